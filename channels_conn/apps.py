@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ChannelsConnConfig(AppConfig):
+    name = "channels_conn"

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from inboxes import views
+
+app_name = "contacts"
+
+urlpatterns = [
+    path("", views.contact_list, name="list"),
+]

@@ -1,0 +1,233 @@
+import re
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_scopes import ScopedManager
+
+RESERVED_SUBDOMAINS = frozenset(
+    [
+        "admin",
+        "administrator",
+        "api",
+        "app",
+        "apps",
+        "assets",
+        "auth",
+        "billing",
+        "blog",
+        "cdn",
+        "dashboard",
+        "demo",
+        "dev",
+        "docs",
+        "email",
+        "ftp",
+        "help",
+        "imap",
+        "inbox",
+        "inboxhub",
+        "login",
+        "logout",
+        "mail",
+        "media",
+        "mx",
+        "news",
+        "pop",
+        "pop3",
+        "root",
+        "security",
+        "settings",
+        "signup",
+        "smtp",
+        "staff",
+        "static",
+        "status",
+        "support",
+        "system",
+        "test",
+        "webmail",
+        "www",
+    ]
+)
+SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
+
+
+def validate_subdomain(value: str) -> None:
+    if not SUBDOMAIN_RE.match(value or ""):
+        raise ValidationError(
+            "Use 3 to 40 lowercase letters, digits or hyphens, not starting or ending with a hyphen.",
+            code="invalid",
+        )
+    if value in RESERVED_SUBDOMAINS:
+        raise ValidationError("This subdomain is reserved. Please choose another.", code="reserved")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+    def get_by_natural_key(self, username: str):
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person; email is the login. Belongs to accounts through memberships."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split(" ", 1)[0] if self.full_name else ""
+
+    @property
+    def last_name(self) -> str:
+        parts = self.full_name.split(" ", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+class Account(models.Model):
+    """A tenant: one customer company, reached at /a/<subdomain>/."""
+
+    class Tier(models.TextChoices):
+        FREE = "free", "Free"
+        STARTER = "starter", "Starter"
+        PROFESSIONAL = "professional", "Professional"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    subdomain = models.CharField(max_length=40, unique=True, validators=[validate_subdomain])
+    company_name = models.CharField(max_length=100)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.company_name
+
+    @property
+    def allows_many_inboxes(self) -> bool:
+        """A3: only professional and enterprise accounts may have more than one inbox."""
+        return self.tier in {self.Tier.PROFESSIONAL, self.Tier.ENTERPRISE}
+
+
+class Membership(models.Model):
+    """A user inside an account, with a seat, a permission level and an availability."""
+
+    class Seat(models.TextChoices):
+        FREE = "free", "Free"
+        SALES_HUB = "sales_hub", "Sales Hub"
+        SERVICE_HUB = "service_hub", "Service Hub"
+
+    class Permission(models.TextChoices):
+        SUPER_ADMIN = "super_admin", "Super admin"
+        ACCOUNT_ADMIN = "account_admin", "Account admin"
+        AGENT = "agent", "Agent"
+
+    class Availability(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        AWAY = "away", "Away"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    username = models.SlugField(
+        max_length=40,
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9._-]*$", "Use lowercase letters, digits, dots or hyphens.")
+        ],
+    )
+    seat = models.CharField(max_length=20, choices=Seat.choices, default=Seat.FREE)
+    permission = models.CharField(max_length=20, choices=Permission.choices, default=Permission.AGENT)
+    availability = models.CharField(
+        max_length=20, choices=Availability.choices, default=Availability.AVAILABLE
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "user"], name="membership_one_per_user"),
+            models.UniqueConstraint(fields=["account", "username"], name="membership_username_unique"),
+        ]
+        ordering = ["user__full_name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.account.subdomain})"
+
+    @property
+    def has_paid_seat(self) -> bool:
+        return self.seat != self.Seat.FREE
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.permission == self.Permission.SUPER_ADMIN
+
+    @property
+    def is_admin(self) -> bool:
+        return self.permission in {self.Permission.SUPER_ADMIN, self.Permission.ACCOUNT_ADMIN}
+
+
+class Team(models.Model):
+    """A named group of members inside an account."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(Membership, related_name="teams", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("account", Lower("name"), name="team_name_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditEntry(models.Model):
+    """One settings change: who changed what, to what value."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="audit_entries")
+    actor = models.ForeignKey(Membership, on_delete=models.SET_NULL, null=True, related_name="+")
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="audit_account_recent")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"

@@ -1,0 +1,211 @@
+"""State changes for accounts, members and teams (A1, A4)."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+from django_scopes import scope
+
+from inboxhub.models import Account, AuditEntry, Membership, Team, User, validate_subdomain
+from inboxhub.permissions import require
+
+
+def record_change(by: Membership | None, target, action: str, **details) -> None:
+    """Write one audit row for a settings change."""
+    account = by.account if by is not None else target.account
+    AuditEntry.objects.create(
+        account=account, actor=by, action=action, target=f"{type(target).__name__} {target}", details=details
+    )
+
+
+def _same_account(by: Membership, *objects) -> None:
+    for obj in objects:
+        assert obj.account_id == by.account_id, "member and object in different accounts"
+
+
+def unique_username(account: Account, email: str) -> str:
+    base = slugify(email.split("@", 1)[0]).strip("-_")[:30] or "member"
+    taken = set(
+        Membership.objects.filter(account=account, username__startswith=base).values_list(
+            "username", flat=True
+        )
+    )
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+@transaction.atomic
+def provision_account(
+    *,
+    subdomain: str,
+    company_name: str,
+    full_name: str,
+    email: str,
+    password: str | None,
+    tier: str = Account.Tier.FREE,
+) -> Membership:
+    """Create an account with its super admin, default inbox, fallback address and pipeline (A1)."""
+    from inboxes.services import create_inbox
+    from tickets.services import create_default_pipeline
+
+    subdomain = subdomain.strip().lower()
+    validate_subdomain(subdomain)
+    if Account.objects.filter(subdomain=subdomain).exists():
+        raise ValidationError({"subdomain": "This subdomain is already taken."})
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "An account with this email already exists. Log in to continue."})
+    if password is not None:
+        try:
+            validate_password(password, User(email=email, full_name=full_name))
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+    try:
+        account = Account.objects.create(subdomain=subdomain, company_name=company_name.strip(), tier=tier)
+        user = User.objects.create_user(email, password, full_name=full_name.strip())
+    except IntegrityError:
+        raise ValidationError("That subdomain or email was just taken. Please try again.") from None
+    with scope(account=account):
+        owner = Membership.objects.create(
+            account=account,
+            user=user,
+            username=unique_username(account, email),
+            seat=Membership.Seat.SERVICE_HUB,
+            permission=Membership.Permission.SUPER_ADMIN,
+        )
+        create_inbox(account, name="Inbox", is_default=True)
+        create_default_pipeline(account)
+        record_change(owner, account, "account_created", subdomain=subdomain)
+    return owner
+
+
+@transaction.atomic
+def add_member(
+    account: Account,
+    *,
+    email: str,
+    full_name: str,
+    password: str | None,
+    seat: str = Membership.Seat.FREE,
+    permission: str = Membership.Permission.AGENT,
+    by: Membership,
+) -> Membership:
+    """Add a person to the account; a new person gets the password given, or none until invited (A4)."""
+    assert account.pk == by.account_id, "member and account differ"
+    require(by, "manage_account")
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        if password:
+            try:
+                validate_password(password, User(email=email, full_name=full_name))
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None
+        user = User.objects.create_user(email, password or None, full_name=full_name.strip())
+    elif Membership.objects.filter(account=account, user=user).exists():
+        raise ValidationError({"email": "This person is already a member of this account."})
+    member = Membership.objects.create(
+        account=account, user=user, username=unique_username(account, email), seat=seat, permission=permission
+    )
+    record_change(by, member, "member_added", seat=seat, permission=permission)
+    return member
+
+
+def _super_admins_left(account: Account, *, without: Membership) -> int:
+    return (
+        Membership.objects.filter(account=account, permission=Membership.Permission.SUPER_ADMIN)
+        .exclude(pk=without.pk)
+        .count()
+    )
+
+
+@transaction.atomic
+def change_member(member: Membership, *, seat: str, permission: str, by: Membership) -> Membership:
+    """Change a member's seat and permission level; the last super admin stays (A4)."""
+    _same_account(by, member)
+    require(by, "manage_account")
+    # Lock the account's super admins so two demotions at once cannot both pass the check.
+    list(
+        Membership.objects.select_for_update().filter(account_id=member.account_id, permission="super_admin")
+    )
+    member.refresh_from_db(fields=["seat", "permission"])
+    if (
+        member.is_super_admin
+        and permission != Membership.Permission.SUPER_ADMIN
+        and _super_admins_left(member.account, without=member) == 0
+    ):
+        raise ValidationError({"permission": "The account needs at least one super admin."})
+    changes = {}
+    for field, value in (("seat", seat), ("permission", permission)):
+        if getattr(member, field) != value:
+            setattr(member, field, value)
+            changes[field] = value
+    if changes:
+        member.save(update_fields=list(changes))
+        record_change(by, member, "member_changed", **changes)
+    return member
+
+
+@transaction.atomic
+def remove_member(member: Membership, *, by: Membership) -> None:
+    """Remove a member from the account; the last super admin cannot be removed (A4)."""
+    _same_account(by, member)
+    require(by, "manage_account")
+    list(
+        Membership.objects.select_for_update().filter(account_id=member.account_id, permission="super_admin")
+    )
+    member.refresh_from_db(fields=["permission"])
+    if member.is_super_admin and _super_admins_left(member.account, without=member) == 0:
+        raise ValidationError("The last super admin cannot be removed.")
+    record_change(by, member, "member_removed", email=member.user.email)
+    member.delete()
+
+
+def _clean_team_name(account: Account, name: str, *, exclude: Team | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the team a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "Team names are at most 100 characters."})
+    clash = Team.objects.filter(account=account, name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": "A team with this name already exists."})
+    return name
+
+
+@transaction.atomic
+def create_team(account: Account, *, name: str, members=(), by: Membership) -> Team:
+    """Create a team with the given members (A4)."""
+    assert account.pk == by.account_id, "member and account differ"
+    require(by, "manage_account")
+    _same_account(by, *members)
+    team = Team.objects.create(account=account, name=_clean_team_name(account, name))
+    team.members.set(members)
+    record_change(by, team, "team_created", members=[m.pk for m in members])
+    return team
+
+
+@transaction.atomic
+def update_team(team: Team, *, name: str, members, by: Membership) -> Team:
+    """Rename a team and set its members (A4)."""
+    _same_account(by, team, *members)
+    require(by, "manage_account")
+    team.name = _clean_team_name(team.account, name, exclude=team)
+    team.save(update_fields=["name"])
+    team.members.set(members)
+    record_change(by, team, "team_updated", name=team.name, members=sorted(m.pk for m in members))
+    return team
+
+
+@transaction.atomic
+def delete_team(team: Team, *, by: Membership) -> None:
+    """Delete a team; its members stay in the account (A4)."""
+    _same_account(by, team)
+    require(by, "manage_account")
+    record_change(by, team, "team_deleted")
+    team.delete()

@@ -1,0 +1,57 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, reverse_lazy
+
+from inboxhub.views import auth, members, teams
+
+account_settings = [
+    path("members/", members.member_list, name="member_list"),
+    path("members/add/", members.member_add, name="member_add"),
+    path("members/<int:member_id>/", members.member_edit, name="member_edit"),
+    path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path("teams/", teams.team_list, name="team_list"),
+    path("teams/<int:team_id>/", teams.team_edit, name="team_edit"),
+    path("teams/<int:team_id>/delete/", teams.team_delete, name="team_delete"),
+]
+
+tenant = [
+    path("inbox/", include("inboxes.urls")),
+    path("contacts/", include("inboxes.contact_urls")),
+    path("settings/", include(account_settings)),
+]
+
+urlpatterns = [
+    path("", auth.home, name="home"),
+    path("signup/", auth.signup, name="signup"),
+    path("accounts/", auth.accounts, name="accounts"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "invite/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/invite_accept.html",
+            post_reset_login=True,
+            post_reset_login_backend="django.contrib.auth.backends.ModelBackend",
+            success_url=reverse_lazy("home"),
+        ),
+        name="invite_accept",
+    ),
+    path("a/<slug:subdomain>/", include(tenant)),
+]

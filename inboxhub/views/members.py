@@ -1,0 +1,118 @@
+"""Settings › Members: add, change seat and permission, remove (A4)."""
+
+from django.contrib import messages
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from inboxhub.forms import AddMemberForm, ChangeMemberForm
+from inboxhub.models import Membership
+from inboxhub.permissions import require
+from inboxhub.services import add_member, change_member, remove_member
+from inboxhub.tenancy import MemberRequest, member_required
+
+
+def _members(request: MemberRequest):
+    return request.account.memberships.select_related("user").prefetch_related("teams")
+
+
+def send_invite(request: MemberRequest, member: Membership) -> None:
+    user = member.user
+    link = request.build_absolute_uri(
+        reverse(
+            "invite_accept",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+    )
+    context = {"member": member, "inviter": request.member.user, "account": request.account, "link": link}
+    send_mail(
+        subject=f"{request.member.user.full_name} invited you to {request.account.company_name} on InboxHub",
+        message=render_to_string("inboxhub/email/invite.txt", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+@require_GET
+@member_required
+def member_list(request: MemberRequest, subdomain: str) -> HttpResponse:
+    require(request.member, "manage_account")
+    return render(request, "inboxhub/members.html", {"members": _members(request), "form": AddMemberForm()})
+
+
+@require_POST
+@member_required
+def member_add(request: MemberRequest, subdomain: str) -> HttpResponse:
+    require(request.member, "manage_account")
+    form = AddMemberForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            member = add_member(
+                request.account,
+                email=data["email"],
+                full_name=data["full_name"],
+                password=data["password"] if data["how"] == "password" else None,
+                seat=data["seat"],
+                permission=data["permission"],
+                by=request.member,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if not member.user.has_usable_password():
+                send_invite(request, member)
+                messages.success(
+                    request,
+                    f"{member.user.full_name} was added and an invite link sent to {member.user.email}.",
+                )
+            else:
+                messages.success(
+                    request, f"{member.user.full_name} was added to {request.account.company_name}."
+                )
+            return redirect("member_list", subdomain)
+    return render(request, "inboxhub/members.html", {"members": _members(request), "form": form}, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def member_edit(request: MemberRequest, subdomain: str, member_id: int) -> HttpResponse:
+    require(request.member, "manage_account")
+    member = get_object_or_404(_members(request), pk=member_id)
+    form = ChangeMemberForm(
+        request.POST or None, initial={"seat": member.seat, "permission": member.permission}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            change_member(member, **form.cleaned_data, by=request.member)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {member.user.full_name}'s seat and permission.")
+            return redirect("member_list", subdomain)
+    status = 400 if form.errors else 200
+    return render(request, "inboxhub/member_edit.html", {"member": member, "form": form}, status=status)
+
+
+@require_POST
+@member_required
+def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> HttpResponse:
+    require(request.member, "manage_account")
+    member = get_object_or_404(_members(request), pk=member_id)
+    try:
+        remove_member(member, by=request.member)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{member.user.full_name} was removed from {request.account.company_name}.")
+    return redirect("member_list", subdomain)
