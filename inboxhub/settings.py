@@ -169,6 +169,16 @@ SENDING_DOMAIN_FREE = env_str("SENDING_DOMAIN_FREE", "free-mail.localhost")
 SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
 SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525)
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+# The name in the ingress banner and EHLO reply; set it to the MX host name.
+SMTP_HOSTNAME = env_str("SMTP_HOSTNAME", f"mx.{INBOUND_DOMAIN}")
+# Seconds a silent client may hold a connection (RFC 5321 4.5.3.2 asks at least 5 minutes).
+SMTP_IDLE_TIMEOUT = env_int("SMTP_IDLE_TIMEOUT", 300)
+# RCPTs beyond this get 452 4.5.3 and the client sends them in another transaction.
+SMTP_MAX_RECIPIENTS = env_int("SMTP_MAX_RECIPIENTS", 50)
+# Threads of one runsmtp process that talk to the database (recipient lookups, spool commits).
+SMTP_DB_THREADS = env_int("SMTP_DB_THREADS", 4)
+# A spooled message that fails this many times is marked failed for an admin to retry (G5).
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -202,7 +212,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Every 30 s: re-enqueue spooled mail that Redis lost or a killed worker left behind, so
+    # Redis is never the only copy of a message (G2, DESIGN "Durability").
+    "sweep-inbound": {"task": "channels_conn.tasks.sweep_inbound_task", "schedule": 30.0},
+}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -1,9 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from inboxhub.views import auth, members, teams
+from inboxhub.views import auth, members, settings_home, teams
 
 account_settings = [
+    path("", settings_home.settings_home, name="settings_home"),
     path("members/", members.member_list, name="member_list"),
     path("members/add/", members.member_add, name="member_add"),
     path("members/<int:member_id>/", members.member_edit, name="member_edit"),

@@ -1,0 +1,118 @@
+"""Seed the demo accounts `acme` and `globex` (idempotent)."""
+
+import json
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_scopes import scope, scopes_disabled
+
+from inboxes.services import create_inbox
+from inboxhub.models import Account, Membership, Team, User
+from inboxhub.services import add_member, provision_account
+
+PASSWORD = "inboxhub-demo"  # noqa: S105 - published demo credentials, documented in the README
+
+ACCOUNTS = [
+    {
+        "subdomain": "acme",
+        "company_name": "Acme",
+        "tier": Account.Tier.PROFESSIONAL,
+        "owner": ("admin@acme.example", "Alex Admin"),
+        "members": [
+            ("lead@acme.example", "Lee Lead", "service_hub", "account_admin"),
+            ("ada@acme.example", "Ada Lovelace", "service_hub", "agent"),
+            ("ben@acme.example", "Ben Carter", "sales_hub", "agent"),
+            ("fay@acme.example", "Fay Free", "free", "agent"),
+        ],
+        "teams": {"Support": ["ada@acme.example", "ben@acme.example", "fay@acme.example"]},
+        "inboxes": ["Sales"],
+    },
+    {
+        "subdomain": "globex",
+        "company_name": "Globex",
+        "tier": Account.Tier.FREE,
+        "owner": ("admin@globex.example", "Gale Admin"),
+        "members": [],
+        "teams": {},
+        "inboxes": [],
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts acme and globex; safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print the seeded accounts as JSON.")
+
+    def handle(self, *args, **options):
+        for spec in ACCOUNTS:
+            seed_account(spec)
+        if options["json"]:
+            self.stdout.write(json.dumps({"accounts": [describe(spec["subdomain"]) for spec in ACCOUNTS]}))
+        else:
+            self.stdout.write(f"Demo accounts ready: acme, globex (password {PASSWORD})")
+
+
+@transaction.atomic
+def seed_account(spec: dict) -> None:
+    email, name = spec["owner"]
+    account = Account.objects.filter(subdomain=spec["subdomain"]).first()
+    if account is None:
+        owner = provision_account(
+            subdomain=spec["subdomain"],
+            company_name=spec["company_name"],
+            full_name=name,
+            email=email,
+            password=PASSWORD,
+            tier=spec["tier"],
+        )
+        account = owner.account
+    with scope(account=account):
+        owner = Membership.objects.get(account=account, user__email=email)
+        for m_email, m_name, seat, permission in spec["members"]:
+            if not Membership.objects.filter(account=account, user__email=m_email).exists():
+                existing = User.objects.filter(email=m_email).exists()
+                add_member(
+                    account,
+                    email=m_email,
+                    full_name=m_name,
+                    password=None if existing else PASSWORD,
+                    seat=seat,
+                    permission=permission,
+                    by=owner,
+                )
+        for team_name, emails in spec["teams"].items():
+            team, _ = Team.objects.get_or_create(account=account, name=team_name)
+            team.members.set(Membership.objects.filter(account=account, user__email__in=emails))
+        for inbox_name in spec["inboxes"]:
+            if not account.inboxes.filter(name=inbox_name).exists():
+                create_inbox(account, name=inbox_name)
+
+
+def describe(subdomain: str) -> dict:
+    with scopes_disabled():
+        account = Account.objects.get(subdomain=subdomain)
+        members = account.memberships.select_related("user").order_by("pk")
+        inboxes = account.inboxes.prefetch_related("channels__fallback_address").order_by("pk")
+        return {
+            "subdomain": account.subdomain,
+            "tier": account.tier,
+            "company_name": account.company_name,
+            "users": [{"email": m.user.email, "permission": m.permission, "seat": m.seat} for m in members],
+            "inboxes": [
+                {
+                    "name": inbox.name,
+                    "default": inbox.is_default,
+                    "fallback_address": next(
+                        (
+                            c.fallback_address.address
+                            for c in inbox.channels.all()
+                            if c.kind == "fallback_email"
+                        ),
+                        None,
+                    ),
+                }
+                for inbox in inboxes
+            ],
+        }
