@@ -37,6 +37,8 @@ class FallbackAddress(models.Model):
     channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="fallback_address")
     local_part = models.SlugField(max_length=64)
     address = models.EmailField(max_length=254, unique=True)
+    # C8: log a forwarded email to its original sender (on) or to the member who forwarded it (off).
+    select_original_sender = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ScopedManager(account="account")
