@@ -1,0 +1,11 @@
+# One image for every process of the scaled deployment (docker-compose.yml).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml ./
+COPY . .
+RUN pip install --no-cache-dir . && python manage.py collectstatic --noinput
+RUN useradd --system --home /app inboxhub && mkdir -p /app/var && chown -R inboxhub /app/var
+USER inboxhub
+EXPOSE 8000 2525
+CMD ["gunicorn", "inboxhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
