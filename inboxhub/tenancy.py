@@ -35,7 +35,8 @@ def member_required(view):
             member.account = account
             request.account = account
             request.member = member
-            request.session["last_account"] = account.subdomain
+            if request.session.get("last_account") != account.subdomain:
+                request.session["last_account"] = account.subdomain
             return view(request, subdomain, *args, **kwargs)
 
     return wrapper
