@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ def store_inbound(
     # The ingress thread may hold a connection the database has since dropped.
     close_old_connections()
     with transaction.atomic(durable=True):
+        _limit_statement_time(settings.SMTP_DB_TIMEOUT)
         inbound = InboundMessage.objects.create(
             raw=raw,
             size=len(raw),
@@ -50,6 +51,13 @@ def store_inbound(
         )
     _enqueue(inbound.pk)
     return inbound
+
+
+def _limit_statement_time(seconds: int) -> None:
+    # Better a 451 the sender retries than a session hanging past the client's patience.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{seconds}s"])
 
 
 def _enqueue(inbound_id: int) -> bool:
@@ -75,8 +83,6 @@ def process_inbound_message(inbound_id: int) -> str:
     claims the row processes it. A failure goes back to `received` for the sweep
     to retry with backoff, and becomes `failed` after INGEST_MAX_ATTEMPTS.
     """
-    from inboxes.ingest import ingest_inbound
-
     now = timezone.now()
     claimable = Q(state=State.RECEIVED) | Q(state=State.PROCESSING, claimed_at__lt=_stale_claim_before(now))
     claimed = InboundMessage.objects.filter(
@@ -87,6 +93,9 @@ def process_inbound_message(inbound_id: int) -> str:
     inbound = InboundMessage.objects.get(pk=inbound_id)
     mine = InboundMessage.objects.filter(pk=inbound_id, state=State.PROCESSING, claimed_at=now)
     try:
+        # Imported here so a broken ingest module fails attempts visibly instead of the worker.
+        from inboxes.ingest import ingest_inbound
+
         ingest_inbound(inbound)
     except Exception as exc:
         state = State.FAILED if inbound.attempts >= settings.INGEST_MAX_ATTEMPTS else State.RECEIVED
@@ -142,7 +151,7 @@ def sweep_inbound(*, older_than_seconds: int = 60) -> int:
         state=State.PROCESSING, claimed_at__lt=stale, attempts__gte=settings.INGEST_MAX_ATTEMPTS
     ).update(
         state=State.FAILED,
-        error=f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts: the worker stopped mid-task each time.",
+        error=f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts: the worker died mid-task each time.",
     )
     if abandoned:
         logger.warning("marked %s abandoned inbound messages failed", abandoned)

@@ -177,6 +177,8 @@ SMTP_IDLE_TIMEOUT = env_int("SMTP_IDLE_TIMEOUT", 300)
 SMTP_MAX_RECIPIENTS = env_int("SMTP_MAX_RECIPIENTS", 50)
 # Threads of one runsmtp process that talk to the database (recipient lookups, spool commits).
 SMTP_DB_THREADS = env_int("SMTP_DB_THREADS", 4)
+# A spool commit stuck longer than this (locks, a hung server) answers 451 instead of hanging.
+SMTP_DB_TIMEOUT = env_int("SMTP_DB_TIMEOUT", 30)
 # A spooled message that fails this many times is marked failed for an admin to retry (G5).
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -1,0 +1,205 @@
+"""The SMTP ingress: accept mail for fallback addresses, commit it, then answer 250 (G1, G2).
+
+Recipients are refused early at RCPT; DATA hands the bytes to
+`channels_conn.spool.store_inbound` in a database thread and answers 250 only
+once the row is committed. Every unexpected failure answers `451 4.3.0`, so a
+sending MTA retries instead of bouncing.
+"""
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
+from dataclasses import dataclass
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django_scopes import scopes_disabled
+
+from channels_conn.models import FallbackAddress
+from channels_conn.spool import store_inbound
+
+logger = logging.getLogger(__name__)
+
+RELAY_DENIED = "550 5.7.1 Relay access denied"
+UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: no such mailbox here"
+CHANNEL_OFF = "550 5.2.1 Recipient address rejected: this channel is turned off"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+TRY_AGAIN = "451 4.3.0 Error: local problem, please try again later"
+RECIPIENT_OK = "250 2.1.5 Ok"
+
+# aiosmtpd answers these with bare codes; RFC 3463 enhanced codes tell the sender why.
+_REPLY_REWRITES = {
+    "552 Error: Too much mail data": "552 5.3.4 Error: message too big for this system",
+    "552 Error: message size exceeds fixed maximum message size": (
+        "552 5.3.4 Error: message size exceeds fixed maximum message size"
+    ),
+    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)",
+}
+
+
+class IngressSMTP(SMTP):
+    """aiosmtpd's protocol with Postfix's body line limit and enhanced status codes."""
+
+    # RFC 5321 allows 998 octets, but real mailers send longer HTML lines; Postfix takes 2048.
+    # 2048 octets + CRLF + a transparency dot.
+    line_length_limit = 2048 + 2 + 1
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str):
+            status = _REPLY_REWRITES.get(status, status)
+        await super().push(status)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What RCPT learns about one address: the reply to send."""
+
+    reply: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.startswith("2")
+
+
+def check_recipient(address: str) -> Recipient:
+    """Decide the RCPT reply for an address (G1, F2); runs in a database thread.
+
+    `local+token@sub.INBOUND_DOMAIN` is looked up as `local@sub.INBOUND_DOMAIN`,
+    case-insensitively. Any subdomain of ours that names no fallback address is
+    an unknown recipient, so the reply never tells whether an account exists (A2).
+    """
+    local, at, domain = address.rpartition("@")
+    domain = domain.lower().rstrip(".")
+    suffix = "." + settings.INBOUND_DOMAIN.lower()
+    subdomain = domain.removesuffix(suffix)
+    if not at or not local or subdomain == domain or not subdomain or "." in subdomain:
+        return Recipient(RELAY_DENIED)
+    mailbox = local.split("+", 1)[0]
+    if not mailbox:
+        return Recipient(UNKNOWN_RECIPIENT)
+    close_old_connections()
+    # The recipient names the account; there is no account scope to enter yet.
+    with scopes_disabled():
+        fallback_address = (
+            FallbackAddress.objects.filter(address__iexact=f"{mailbox}@{domain}")
+            .select_related("channel")
+            .first()
+        )
+    if fallback_address is None:
+        return Recipient(UNKNOWN_RECIPIENT)
+    if not fallback_address.channel.enabled:
+        return Recipient(CHANNEL_OFF)
+    return Recipient(RECIPIENT_OK)
+
+
+class IngressHandler:
+    """aiosmtpd hooks; database work runs on a small pool of threads of its own."""
+
+    def __init__(self, *, db_threads: int | None = None) -> None:
+        self.db_threads = db_threads or settings.SMTP_DB_THREADS
+        self.executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smtp-db")
+
+    def _in_db_thread(self, func):
+        return sync_to_async(func, thread_sensitive=False, executor=self.executor)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # aiosmtpd reads pipelined commands in order; RFC 2920 only asks that it be said.
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= settings.SMTP_MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
+        if any(address.lower() == known.lower() for known in envelope.rcpt_tos):
+            return RECIPIENT_OK
+        recipient = await self._in_db_thread(check_recipient)(address)
+        if recipient.accepted:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return recipient.reply
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        try:
+            inbound = await self._in_db_thread(store_inbound)(
+                raw=raw,
+                mail_from=_text(envelope.mail_from),
+                rcpt_tos=[_text(rcpt) for rcpt in envelope.rcpt_tos],
+                peer_ip=peer_ip,
+                helo=_text(session.host_name or ""),
+            )
+        except Exception:
+            # Nothing was committed: a transient refusal makes the sender retry later.
+            logger.exception("could not spool a message from %s", peer_ip)
+            return TRY_AGAIN
+        return f"250 2.0.0 Ok: queued as {inbound.pk}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Without this hook aiosmtpd answers 500, which senders treat as a permanent bounce.
+        logger.error("SMTP session failed", exc_info=error)
+        return TRY_AGAIN
+
+    def close(self) -> None:
+        """Close each database thread's connection, then the threads."""
+        barrier = threading.Barrier(self.db_threads)
+
+        def close_connections() -> None:
+            # The barrier puts one call on each thread, so every thread closes its own connection.
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            finally:
+                connections.close_all()
+
+        wait_for_futures([self.executor.submit(close_connections) for _ in range(self.db_threads)])
+        self.executor.shutdown(wait=True)
+
+
+def _text(value: str) -> str:
+    # SMTPUTF8 arguments arrive with surrogate escapes for undecodable bytes; keep what was sent.
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class IngressController(Controller):
+    """Runs the ingress on its own thread and event loop (runsmtp and the tests)."""
+
+    def __init__(self, *, host: str | None = None, port: int | None = None, **smtp_options) -> None:
+        smtp_options.setdefault("data_size_limit", settings.MAX_MESSAGE_BYTES)
+        smtp_options.setdefault("timeout", settings.SMTP_IDLE_TIMEOUT)
+        smtp_options.setdefault("server_hostname", settings.SMTP_HOSTNAME)
+        super().__init__(
+            IngressHandler(),
+            hostname=host or settings.SMTP_INGRESS_HOST,
+            port=port or settings.SMTP_INGRESS_PORT,
+            decode_data=False,  # raw bytes; also what makes aiosmtpd advertise 8BITMIME
+            enable_SMTPUTF8=True,
+            **smtp_options,
+        )
+
+    def factory(self) -> IngressSMTP:
+        return IngressSMTP(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.handler.close()
+
+
+def serve(*, host: str, port: int, stop: threading.Event) -> None:
+    """Run the ingress until `stop` is set."""
+    controller = IngressController(host=host, port=port)
+    controller.start()
+    logger.info("SMTP ingress listening on %s:%s", host, port)
+    try:
+        stop.wait()
+    finally:
+        controller.stop()

@@ -1,0 +1,17 @@
+"""Celery entry points for the inbound spool; the work lives in channels_conn.spool."""
+
+from celery import shared_task
+
+from channels_conn import spool
+
+
+@shared_task
+def process_inbound(inbound_id: int) -> str:
+    """Ingest one spooled message by id; a no-op when another run has it or it is done (G3)."""
+    return spool.process_inbound_message(inbound_id)
+
+
+@shared_task
+def sweep_inbound_task() -> int:
+    """Re-enqueue spooled messages left unprocessed (G2); scheduled in CELERY_BEAT_SCHEDULE."""
+    return spool.sweep_inbound()
