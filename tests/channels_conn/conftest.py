@@ -12,6 +12,7 @@ from django_scopes import scopes_disabled
 
 from channels_conn.models import FallbackAddress
 from channels_conn.smtp import IngressController
+from inboxhub.celery import app as celery_app
 from tests.factories import make_account
 
 
@@ -61,21 +62,27 @@ def smtp_server(start_smtp) -> IngressController:
 
 
 class IngestStandIn:
-    """Stands in for inboxes.ingest.ingest_inbound only: records ids, raises `failure` if set."""
+    """Stands in for inboxes.ingest.ingest_inbound only: records ids, raises `failure` if set.
+
+    `failing_ids`, when set, limits the failure to those rows.
+    """
 
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.failure: Exception | None = None
+        self.failing_ids: set[int] | None = None
 
     def __call__(self, inbound) -> None:
         self.calls.append(inbound.pk)
-        if self.failure is not None:
+        if self.failure is not None and (self.failing_ids is None or inbound.pk in self.failing_ids):
             raise self.failure
 
 
 @pytest.fixture
 def ingest_stand_in(monkeypatch) -> IngestStandIn:
     """For tests of the claim and retry logic, which must not depend on the real pipeline."""
+    # Enqueued tasks run in the test's process, as without REDIS_URL.
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     stand_in = IngestStandIn()
     module = types.ModuleType("inboxes.ingest")
     module.ingest_inbound = stand_in

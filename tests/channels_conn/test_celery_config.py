@@ -1,0 +1,44 @@
+"""The effective Celery configuration: a misspelt setting would be silently ignored (DESIGN "Celery")."""
+
+from inboxhub.celery import app
+
+
+def test_tasks_are_acknowledged_only_after_they_ran():
+    assert app.conf.task_acks_late is True
+
+
+def test_a_task_whose_worker_died_goes_back_to_the_queue():
+    assert app.conf.task_reject_on_worker_lost is True
+
+
+def test_a_worker_reserves_one_task_at_a_time():
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_tasks_have_a_soft_and_a_hard_time_limit():
+    assert 0 < app.conf.task_soft_time_limit < app.conf.task_time_limit
+
+
+def test_tasks_end_well_before_redis_would_redeliver_them():
+    assert app.conf.task_time_limit < app.conf.broker_transport_options["visibility_timeout"]
+
+
+def test_long_tasks_are_cancelled_when_the_broker_connection_is_lost():
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
+
+
+def test_tasks_use_the_django_task_class_with_delay_on_commit():
+    assert hasattr(app.Task, "delay_on_commit")
+
+
+def test_the_inbound_sweep_runs_every_30_seconds():
+    app.loader.import_default_modules()  # what a starting worker does: autodiscover tasks.py
+    entry = app.conf.beat_schedule["sweep-inbound"]
+    assert entry["task"] == "channels_conn.tasks.sweep_inbound_task"
+    assert entry["schedule"] == 30.0
+    assert entry["task"] in app.tasks
+
+
+def test_the_ingest_tasks_are_registered():
+    app.loader.import_default_modules()
+    assert "channels_conn.tasks.process_inbound" in app.tasks
