@@ -4,8 +4,24 @@
 and lists what it could not read in `defects`.
 """
 
+import codecs
+import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from email import errors, policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from html.parser import HTMLParser
+
+from channels_conn import forwarding
+
+MAX_PARTS = 1000
+MAX_DEPTH = 50
+MAX_FILENAME_LENGTH = 200
+# Bounces and digests carry messages/rfc822 parts that nobody forwarded.
+_NOT_FORWARDS = ("multipart/report", "multipart/digest")
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,8 @@ class ForwardedOriginal:
     cc: list[Address]
     text: str
     html: str = ""
+    to: list[Address] = field(default_factory=list)
+    date_text: str = ""  # the date as the forward block wrote it; "" for rfc822
 
 
 @dataclass(frozen=True)
@@ -55,5 +73,448 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Body:
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    attached_messages: list[EmailMessage] = field(default_factory=list)
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
-    raise NotImplementedError("filled in by the parsing work of the ingestion issue")
+    """Read a raw message; never raises, lists what it could not read in `defects` (G3, G6)."""
+    defects: list[str] = []
+    message = _parse_bytes(raw, defects)
+    return _read_message(message, defects, nested=False)
+
+
+def inspect_message(parsed: ParsedMessage) -> dict:
+    """What `manage.py inspect_email` prints (G7)."""
+    original = parsed.forwarded
+    if original is None:
+        return {
+            "is_forwarded": False,
+            "original_sender": None,
+            "subject": parsed.subject,
+            "cc": [address.email for address in parsed.cc],
+            "text": parsed.text,
+            "forwarded_by": None,
+        }
+    return {
+        "is_forwarded": True,
+        "original_sender": {"name": original.sender.name, "email": original.sender.email},
+        "subject": original.subject,
+        "cc": [address.email for address in original.cc],
+        "text": parsed.text_without_forward_header,
+        "forwarded_by": parsed.sender.email or None,
+    }
+
+
+# --- bytes to a message tree, within the MIME bomb limits (B5) ---
+
+_BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*"?([^";\r\n]+)', re.IGNORECASE)
+_DELIMITER_LINE = re.compile(rb"^--([^\r\n]*)", re.MULTILINE)
+_CONTAINER_TYPE = re.compile(rb"^content-type:[ \t]*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
+
+
+def _parse_bytes(raw: bytes, defects: list[str]) -> EmailMessage:
+    raw = _within_part_limit(raw, defects)
+    try:
+        return BytesParser(policy=policy.default).parsebytes(raw)
+    except RecursionError:
+        defects.append(f"parts nested deeper than {MAX_DEPTH} levels; the deeper parts were not read")
+        raw = _cut_at_container(raw, MAX_DEPTH)
+    except Exception as error:
+        defects.append(f"message structure unreadable ({type(error).__name__}); headers only")
+        return _headers_only(raw, defects)
+    try:
+        return BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as error:
+        defects.append(f"message structure unreadable ({type(error).__name__}); headers only")
+        return _headers_only(raw, defects)
+
+
+def _headers_only(raw: bytes, defects: list[str]) -> EmailMessage:
+    try:
+        return BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    except Exception:
+        defects.append("headers unreadable")
+        return EmailMessage()
+
+
+def _within_part_limit(raw: bytes, defects: list[str]) -> bytes:
+    """Cut the raw message before its (MAX_PARTS + 1)th part: the parser is slow on thousands."""
+    boundaries = {boundary.strip() for boundary in _BOUNDARY_PARAM.findall(raw)}
+    if not boundaries:
+        return raw
+    parts = 0
+    for line in _DELIMITER_LINE.finditer(raw):
+        if line.group(1).rstrip() in boundaries:
+            parts += 1
+            if parts > MAX_PARTS:
+                defects.append(f"more than {MAX_PARTS} parts; the rest was not read")
+                return raw[: line.start()]
+    return raw
+
+
+def _cut_at_container(raw: bytes, limit: int) -> bytes:
+    for count, match in enumerate(_CONTAINER_TYPE.finditer(raw), start=1):
+        if count >= limit:
+            return raw[: match.start()]
+    return raw
+
+
+def _walk(message: EmailMessage, defects: list[str]) -> Iterator[tuple[EmailMessage, int]]:
+    """Yield the leaf parts and their depth, stopping at MAX_PARTS parts or MAX_DEPTH levels."""
+    stack = [(message, 0)]
+    seen = 0
+    while stack:
+        part, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS:
+            defects.append(f"more than {MAX_PARTS} parts; the rest was not read")
+            return
+        defects.extend(type(defect).__name__ for defect in part.defects)
+        children = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(children, list):
+            if depth >= MAX_DEPTH:
+                defects.append(f"parts nested deeper than {MAX_DEPTH} levels; the deeper parts were not read")
+                return
+            stack.extend((child, depth + 1) for child in reversed(children))
+        else:
+            yield part, depth
+
+
+# --- one message (or an attached one) into a ParsedMessage ---
+
+
+def _read_message(message: EmailMessage, defects: list[str], *, nested: bool) -> ParsedMessage:
+    body = _read_body(message, defects)
+    text = "\n\n".join(t for t in body.texts if t.strip())
+    html = "\n".join(body.htmls)
+    if not text.strip() and html:
+        text = html_to_text(html)
+    subject = _header_text(message, "subject", defects)
+    date = _date(message, defects)
+    forwarded, text_without_forward_header = None, text
+    if message.get_content_type() in _NOT_FORWARDS:
+        body.attached_messages.clear()
+    if not nested:
+        forwarded, text_without_forward_header = _forward(
+            body, text=text, html=html, subject=subject, date=date, defects=defects
+        )
+    return ParsedMessage(
+        message_id=_first_id(_raw_header(message, "message-id", defects)),
+        in_reply_to=_ids(_raw_header(message, "in-reply-to", defects)),
+        references=_ids(_raw_header(message, "references", defects)),
+        subject=subject,
+        sender=_sender(message, defects),
+        reply_to=_address_list(message, "reply-to", defects),
+        to=_address_list(message, "to", defects),
+        cc=_address_list(message, "cc", defects),
+        date=date,
+        text=text,
+        html=html,
+        attachments=body.attachments,
+        forwarded=forwarded,
+        text_without_forward_header=text_without_forward_header,
+        defects=list(dict.fromkeys(defects)),
+    )
+
+
+def _read_body(message: EmailMessage, defects: list[str]) -> _Body:
+    body = _Body()
+    for part, depth in _walk(message, defects):
+        content_type = part.get_content_type()
+        filename = _raw_filename(part, defects)
+        disposition = part.get_content_disposition()
+        if content_type == "message/rfc822" and isinstance(part.get_payload(), list):
+            inner = part.get_payload(0)
+            if depth <= 1:
+                body.attached_messages.append(inner)
+            body.attachments.append(_attachment(part, filename or _eml_name(inner, defects), defects))
+        elif _is_body_text(content_type, filename, disposition):
+            decoded = _decode_text(part, defects)
+            (body.htmls if content_type == "text/html" else body.texts).append(decoded)
+        elif part.get_content_maintype() == "multipart":
+            defects.append(f"{content_type} part without readable parts; read as text")
+            body.texts.append(_decode_text(part, defects))
+        else:
+            body.attachments.append(_attachment(part, filename, defects))
+    return body
+
+
+def _is_body_text(content_type: str, filename: str, disposition: str | None) -> bool:
+    return content_type in ("text/plain", "text/html") and not filename and disposition != "attachment"
+
+
+def _forward(
+    body: _Body, *, text: str, html: str, subject: str, date: datetime | None, defects: list[str]
+) -> tuple[ForwardedOriginal | None, str]:
+    default_tz = date.tzinfo if date else UTC
+    inline = forwarding.find_inline_forward(text, subject=subject, html=html)
+    if inline is not None:
+        return _from_inline(inline, default_tz, defects), inline.text_without_forward_header
+    if body.attached_messages:
+        inner_defects: list[str] = []
+        inner = _read_message(body.attached_messages[0], inner_defects, nested=True)
+        defects.extend(f"attached message: {defect}" for defect in inner_defects)
+        original = ForwardedOriginal(
+            client="rfc822",
+            sender=inner.sender,
+            subject=inner.subject,
+            date=inner.date,
+            cc=inner.cc,
+            text=inner.text,
+            html=inner.html,
+            to=inner.to,
+        )
+        return original, "\n\n".join(t for t in (text.strip(), inner.text.strip()) if t)
+    return None, text
+
+
+def _from_inline(
+    inline: forwarding.InlineForward, default_tz: tzinfo, defects: list[str]
+) -> ForwardedOriginal:
+    senders = _addresses_from_text("from", inline.from_header, defects)
+    sender = senders[0] if len(senders) == 1 else Address(name="", email="")
+    if len(senders) != 1:
+        defects.append("forwarded sender could not be read unambiguously")
+    return ForwardedOriginal(
+        client=inline.client,
+        sender=sender,
+        subject=inline.subject,
+        date=forwarding.parse_forward_date(inline.date_text, default_tz=default_tz),
+        cc=[a for a in _addresses_from_text("cc", inline.cc_header, defects) if a.email],
+        text=inline.text,
+        html=inline.html,
+        to=[a for a in _addresses_from_text("to", inline.to_header, defects) if a.email],
+        date_text=inline.date_text,
+    )
+
+
+# --- headers ---
+
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_PLAIN_ADDRESS = re.compile(r"[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+")
+
+
+def _raw_header(message: EmailMessage, name: str, defects: list[str]) -> str:
+    """The first `name` header, unfolded, with raw 8-bit bytes read as UTF-8 or Windows-1252 (B2)."""
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            return re.sub(r"\r?\n", "", _decode_8bit(value, name, defects)).strip()
+    return ""
+
+
+def _decode_8bit(value: str, name: str, defects: list[str]) -> str:
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    raw = value.encode("ascii", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        defects.append(f"8-bit {name} header is not UTF-8; read as Windows-1252")
+        return raw.decode("cp1252", errors="replace")
+
+
+def _parsed_header(name: str, value: str, defects: list[str]):
+    try:
+        return policy.default.header_factory(name, value)
+    except Exception:
+        defects.append(f"{name} header unreadable")
+        return None
+
+
+def _header_text(message: EmailMessage, name: str, defects: list[str]) -> str:
+    value = _raw_header(message, name, defects)
+    header = _parsed_header(name, value, defects) if value else None
+    return str(header) if header is not None else value
+
+
+def _date(message: EmailMessage, defects: list[str]) -> datetime | None:
+    value = _raw_header(message, "date", defects)
+    header = _parsed_header("date", value, defects) if value else None
+    moment = getattr(header, "datetime", None)
+    if value and moment is None:
+        defects.append("Date header unreadable")
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _first_id(value: str) -> str:
+    found = _MESSAGE_ID.search(value)
+    return found.group(1) if found else value.strip().strip("<>").strip()
+
+
+def _ids(value: str) -> list[str]:
+    return _MESSAGE_ID.findall(value) or value.split()
+
+
+def _sender(message: EmailMessage, defects: list[str]) -> Address:
+    senders = _addresses_from_text("from", _raw_header(message, "from", defects), defects)
+    if len(senders) == 1:
+        return senders[0]
+    if senders:
+        defects.append("From header holds several addresses; sender not chosen")
+    return Address(name="", email="")
+
+
+def _address_list(message: EmailMessage, name: str, defects: list[str]) -> list[Address]:
+    addresses = _addresses_from_text(name, _raw_header(message, name, defects), defects)
+    return [address for address in addresses if address.email]
+
+
+def _addresses_from_text(name: str, value: str, defects: list[str]) -> list[Address]:
+    """Read an address list; one that parses with defects keeps no email (CVE-2023-27043)."""
+    header = _parsed_header(name, value, defects) if value.strip() else None
+    if header is None:
+        return []
+    try:
+        found = [(mailbox.display_name, mailbox.addr_spec) for mailbox in header.addresses]
+    except Exception:
+        defects.append(f"{name} addresses unreadable")
+        return []
+    ambiguous = any(isinstance(defect, errors.InvalidHeaderDefect) for defect in header.defects)
+    if ambiguous or not all(_PLAIN_ADDRESS.fullmatch(email) for _, email in found):
+        defects.append(f"{name} address could not be read unambiguously: {value[:200]!r}")
+        return [Address(name="", email="")]
+    return [Address(name=display_name, email=email.lower()) for display_name, email in found]
+
+
+# --- text and attachments ---
+
+
+def _decode_text(part: EmailMessage, defects: list[str]) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+        charset = part.get_content_charset() or "us-ascii"
+    except Exception as error:
+        defects.append(f"part unreadable ({type(error).__name__})")
+        return ""
+    defects.extend(type(defect).__name__ for defect in part.defects)
+    if not isinstance(payload, bytes):
+        return ""
+    return decode_bytes(payload, charset, defects).replace("\r\n", "\n")
+
+
+def decode_bytes(payload: bytes, charset: str, defects: list[str]) -> str:
+    """Decode text as declared; an unknown or wrong charset falls back to UTF-8, then Windows-1252."""
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        defects.append(f"unknown charset {charset[:40]!r}")
+        codec = "utf-8"
+    if codec == "ascii":
+        codec = "utf-8"  # mail declared as ASCII often carries UTF-8
+    for candidate in dict.fromkeys((codec, "utf-8")):
+        try:
+            return payload.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    defects.append(f"text is not valid {charset[:40]}; read as Windows-1252")
+    return payload.decode("cp1252", errors="replace")
+
+
+def _raw_filename(part: EmailMessage, defects: list[str]) -> str:
+    try:
+        return part.get_filename() or ""
+    except Exception:
+        defects.append("attachment filename unreadable")
+        return ""
+
+
+def _eml_name(inner: EmailMessage, defects: list[str]) -> str:
+    return f"{_header_text(inner, 'subject', defects) or 'message'}.eml"
+
+
+def _attachment(part: EmailMessage, filename: str, defects: list[str]) -> ParsedAttachment:
+    content_id = _first_id(_raw_header(part, "content-id", defects))
+    disposition = part.get_content_disposition()
+    return ParsedAttachment(
+        filename=clean_filename(filename),
+        content_type=part.get_content_type(),
+        payload=_payload_bytes(part, defects),
+        content_id=content_id,
+        inline=disposition == "inline" or (bool(content_id) and disposition != "attachment"),
+    )
+
+
+def _payload_bytes(part: EmailMessage, defects: list[str]) -> bytes:
+    try:
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            return payload
+        inner = part.get_payload()
+        if isinstance(inner, list):
+            return b"".join(message.as_bytes() for message in inner)
+        return str(inner or "").encode("utf-8", "surrogateescape")
+    except Exception as error:
+        defects.append(f"attachment unreadable ({type(error).__name__})")
+        return b""
+
+
+def clean_filename(name: str) -> str:
+    """A display name for an attachment that is safe to show and to suggest on download (B7).
+
+    Control and format characters go first, so that a hidden U+200B cannot pass a check
+    and vanish afterwards (CVE-2026-28289). Storage never uses this name as a key.
+    """
+    name = unicodedata.normalize("NFKC", name)
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf"))
+    name = re.split(r"[/\\]", name)[-1]
+    name = re.sub(r"^[A-Za-z]:", "", name).strip()
+    if not name.strip("."):
+        return "attachment"
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= 20:
+            name = stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
+        else:
+            name = name[:MAX_FILENAME_LENGTH]
+    return name
+
+
+class _HtmlText(HTMLParser):
+    BLOCKS = frozenset(
+        ("address", "article", "blockquote", "br", "div", "dl", "dt", "dd", "hr", "li", "ol", "p", "pre")
+        + ("section", "table", "tr", "ul", "h1", "h2", "h3", "h4", "h5", "h6")
+    )
+    HIDDEN = frozenset(("script", "style", "head", "title", "template"))
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.chunks.append("\n")
+        elif tag == "td":
+            self.chunks.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """A plain reading of an HTML body, for messages that have no text part."""
+    reader = _HtmlText()
+    try:
+        reader.feed(html)
+        reader.close()
+        text = "".join(reader.chunks)
+    except Exception:
+        text = re.sub(r"<[^>]*>", " ", html)
+    lines = [" ".join(line.split()) for line in text.replace("\xa0", " ").splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

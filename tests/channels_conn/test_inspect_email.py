@@ -1,0 +1,65 @@
+"""`manage.py inspect_email` (G7): one JSON object with exactly the promised keys."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+SAMPLES = Path(__file__).parent / "samples"
+KEYS = {"is_forwarded", "original_sender", "subject", "cc", "text", "forwarded_by"}
+
+
+def inspect_file(path: Path) -> dict:
+    out = io.StringIO()
+    call_command("inspect_email", str(path), stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_it_prints_exactly_the_promised_keys():
+    assert set(inspect_file(SAMPLES / "forwards" / "outlook_de.eml")) == KEYS
+
+
+def test_it_reports_a_forward_with_the_original_sender_subject_and_ccs():
+    result = inspect_file(SAMPLES / "forwards" / "outlook_de.eml")
+    assert result["is_forwarded"] is True
+    assert result["original_sender"] == {"name": "Ingrid Svensson", "email": "ingrid.svensson@kund.example"}
+    assert result["subject"] == "Rechnung 4711 noch offen"
+    assert result["cc"] == ["per.holm@kund.example", "ekonomi@kund.example"]
+
+
+def test_it_names_the_forwarder():
+    assert inspect_file(SAMPLES / "forwards" / "yahoo_fr.eml")["forwarded_by"] == "alice@alpha.example"
+
+
+def test_its_text_has_no_forward_header_block():
+    text = inspect_file(SAMPLES / "forwards" / "thunderbird_sv.eml")["text"]
+    assert "Vidarebefordrat meddelande" not in text and "Från:" not in text
+    assert text.startswith("Hej! Kan någon ta den här?") and "Vår faktura 4711" in text
+
+
+def test_a_plain_message_is_not_forwarded_and_keeps_its_own_subject_and_cc():
+    raw = b"From: Per <per@kund.example>\nCc: Eva <Eva@kund.example>\nSubject: Hello\n\nJust a question.\n"
+    out = io.StringIO()
+    call_command("inspect_email", "-", stdin=io.BytesIO(raw), stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "is_forwarded": False,
+        "original_sender": None,
+        "subject": "Hello",
+        "cc": ["eva@kund.example"],
+        "text": "Just a question.\n",
+        "forwarded_by": None,
+    }
+
+
+def test_it_reads_a_forward_from_stdin():
+    out = io.StringIO()
+    raw = (SAMPLES / "other" / "rfc822_forward.eml").read_bytes()
+    call_command("inspect_email", "-", stdin=io.BytesIO(raw), stdout=out)
+    assert json.loads(out.getvalue())["original_sender"]["email"] == "ingrid.svensson@kund.example"
+
+
+def test_a_missing_file_is_a_clear_command_error():
+    with pytest.raises(CommandError, match="Cannot read /nonexistent/mail.eml: No such file or directory"):
+        call_command("inspect_email", "/nonexistent/mail.eml")
