@@ -132,7 +132,8 @@ class IngressHandler:
         try:
             inbound = await self._in_db_thread(store_inbound)(
                 raw=raw,
-                mail_from=_text(envelope.mail_from),
+                # The null reverse-path of bounces and auto-replies is stored as "".
+                mail_from="" if envelope.mail_from == "<>" else _text(envelope.mail_from),
                 rcpt_tos=[_text(rcpt) for rcpt in envelope.rcpt_tos],
                 peer_ip=peer_ip,
                 helo=_text(session.host_name or ""),

@@ -98,3 +98,13 @@ def test_a_client_that_drops_mid_data_leaves_no_row_and_the_server_keeps_serving
     assert not InboundMessage.objects.exists()
     assert send(smtp_server, fallback_address.address)[0] == 250
     assert InboundMessage.objects.count() == 1
+
+
+def test_an_idle_client_is_disconnected_after_the_idle_timeout(start_smtp, fallback_address, settings):
+    settings.SMTP_IDLE_TIMEOUT = 1
+    server = start_smtp()
+    with smtplib.SMTP(server.hostname, server.port, timeout=10) as client:
+        client.ehlo("client.example")
+        time.sleep(1.5)
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.mail("dana@customer.example")

@@ -179,3 +179,22 @@ def test_a_pipelined_transaction_gets_every_reply_in_order(smtp_server, fallback
         replies.append(client.getreply()[0])
     assert replies == [250, 250, 550, 354, 250]
     assert InboundMessage.objects.get().rcpt_tos == [fallback_address.address]
+
+
+def test_a_bounce_from_the_null_sender_is_accepted_with_an_empty_mail_from(smtp_server, fallback_address):
+    with connect(smtp_server) as client:
+        sent = client.sendmail("", [fallback_address.address], MESSAGE)
+    assert sent == {}
+    assert InboundMessage.objects.get().mail_from == ""
+
+
+def test_rcpt_before_mail_gets_503(smtp_server, fallback_address):
+    with connect(smtp_server) as client:
+        assert client.rcpt(fallback_address.address)[0] == 503
+
+
+def test_a_malformed_recipient_gets_a_syntax_error_not_a_crash(smtp_server, fallback_address):
+    with connect(smtp_server) as client:
+        client.mail("dana@customer.example")
+        assert client.rcpt("dana@@customer.example")[0] == 553
+        assert client.docmd("RCPT", "TO:")[0] == 501

@@ -46,7 +46,9 @@ def test_store_inbound_hands_only_the_row_id_to_processing(transactional_db, ing
     assert inbound.state == State.PROCESSED
 
 
-def test_store_inbound_keeps_the_row_when_the_broker_refuses_the_task(transactional_db, ingest_stand_in, monkeypatch):
+def test_store_inbound_keeps_the_row_when_the_broker_refuses_the_task(
+    transactional_db, ingest_stand_in, monkeypatch
+):
     def broker_down(*args, **kwargs):
         raise BrokerError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
@@ -97,7 +99,9 @@ def test_the_sweep_waits_out_the_backoff_after_a_failed_attempt(transactional_db
     assert ingest_stand_in.calls == [due.pk]
 
 
-def test_the_sweep_fails_a_row_whose_worker_died_on_every_attempt(transactional_db, ingest_stand_in, settings):
+def test_the_sweep_fails_a_row_whose_worker_died_on_every_attempt(
+    transactional_db, ingest_stand_in, settings
+):
     settings.INGEST_MAX_ATTEMPTS = 3
     poison = spooled(state=State.PROCESSING, attempts=3, claimed_at=timezone.now() - timedelta(minutes=5))
     assert sweep_inbound() == 0
