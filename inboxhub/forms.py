@@ -5,6 +5,17 @@ from django.contrib.auth.password_validation import validate_password
 from inboxhub.models import Membership, User, validate_subdomain
 
 
+def login_username(request, credentials: dict | None) -> str | None:
+    """The email a login attempt names, as the lockout counts it (A9).
+
+    Logging in ignores the email's case, so the lockout must too: otherwise
+    ALICE@… and alice@… would each get their own allowance of wrong passwords.
+    """
+    data = credentials if credentials else getattr(request, "POST", {})
+    username = data.get("username")
+    return username.strip().lower() if isinstance(username, str) else username
+
+
 class SignupForm(forms.Form):
     company_name = forms.CharField(label="Company name", max_length=100)
     subdomain = forms.CharField(

@@ -120,6 +120,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "inboxhub.forms.login_username"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 
 # --- Security headers ----------------------------------------------------------
