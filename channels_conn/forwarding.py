@@ -15,6 +15,9 @@ from email.utils import parsedate_to_datetime
 
 from emailforwardparser import forward_parser
 
+# Bounds that keep a hostile text of many "From:" lines linear.
+MAX_CANDIDATES = 20
+HEADER_WINDOW = 4_000
 LIBRARY_TEXT_LIMIT = 20_000
 LIBRARY_LINE_LIMIT = 500
 
@@ -113,7 +116,7 @@ def _candidate_blocks(text: str, *, subject: str, html: str) -> list[tuple[int, 
         found += [(m.start(), m.end(), "outlook") for m in _OUTLOOK_SEPARATOR.finditer(text)]
         found += [(m.start(), m.end(), "outlook_web") for m in _OUTLOOK_WEB_SEPARATOR.finditer(text)]
         found += [(m.start(), m.start(), "outlook") for m in _BARE_FROM_LINE.finditer(text)]
-    return sorted(found)
+    return sorted(found)[:MAX_CANDIDATES]
 
 
 def _dashed_client(dashes: str, html: str) -> str:
@@ -129,16 +132,15 @@ def _is_quoted_reply_above(text: str, start: int) -> bool:
 
 
 def _read_block(text: str, start: int, end: int, client: str, *, html: str) -> InlineForward | None:
-    lines = text[end:].split("\n")
-    quoted = _first_content_line(lines).startswith(">")
+    window = text[end : end + HEADER_WINDOW].split("\n")
+    quoted = _first_content_line(window).startswith(">")
     if quoted:
-        lines = [_unquote(line) for line in lines]
-    fields, body_start = _header_fields(lines)
+        window = [_unquote(line) for line in window]
+    fields, body_start = _header_fields(window)
     if "from" not in fields or not ({"subject", "date"} & fields.keys()):
         return None
-    if client == "outlook_web" and "gmail_quote" in html:
-        client = "gmail"
-    body = "\n".join(lines[body_start:]).strip()
+    body_lines = text[end:].split("\n")[body_start:]
+    body = "\n".join(_unquote(line) for line in body_lines) if quoted else "\n".join(body_lines)
     note = text[:start].strip()
     return InlineForward(
         client=_client_from_html(client, html),
@@ -147,9 +149,9 @@ def _read_block(text: str, start: int, end: int, client: str, *, html: str) -> I
         cc_header=_address_text(fields.get("cc", "")),
         subject=fields.get("subject", "").strip(),
         date_text=fields.get("date", "").strip(),
-        text=body,
+        text=body.strip(),
         html=_original_html(html),
-        text_without_forward_header="\n\n".join(part for part in (note, body) if part),
+        text_without_forward_header="\n\n".join(part for part in (note, body.strip()) if part),
     )
 
 

@@ -1,6 +1,7 @@
 """Forwarded-mail detection (G6, C9): inline blocks of six clients in five languages, and rfc822."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -210,3 +211,13 @@ def test_a_weekday_abbreviation_is_not_taken_for_the_month():
 
 def test_an_unreadable_forward_date_is_none():
     assert parse_forward_date("sometime last week") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["From: x\n" * 50_000, "---------- Forwarded message ---------\n" * 20_000, ("_" * 40 + "\n") * 30_000],
+)
+def test_a_text_of_many_header_like_lines_is_read_quickly(body):
+    started = time.monotonic()
+    parse_message(f"From: a@alpha.example\nSubject: Fwd: hi\n\n{body}".encode())
+    assert time.monotonic() - started < 2
