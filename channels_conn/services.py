@@ -9,7 +9,7 @@ from inboxes.models import Inbox
 
 
 def fallback_address_for(subdomain: str, local_part: str) -> str:
-    return f"{local_part}@{subdomain}.{settings.INBOUND_DOMAIN}"
+    return f"{local_part}@{subdomain}.{settings.INBOUND_DOMAIN}".lower()
 
 
 def _free_local_part(inbox: Inbox) -> str:

@@ -85,7 +85,8 @@ def check_recipient(address: str) -> Recipient:
     # The recipient names the account; there is no account scope to enter yet.
     with scopes_disabled():
         fallback_address = (
-            FallbackAddress.objects.filter(address__iexact=f"{mailbox}@{domain}")
+            # Fallback addresses are stored lower-case, so an exact match can use the unique index.
+            FallbackAddress.objects.filter(address=f"{mailbox}@{domain}".lower())
             .select_related("channel")
             .first()
         )

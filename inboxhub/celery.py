@@ -14,8 +14,11 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _drop_stale_connections(**_kwargs) -> None:
+def _drop_stale_connections(task=None, **_kwargs) -> None:
     # A PostgreSQL restart leaves workers holding dead connections; drop them between tasks.
+    # An eager task runs inside its caller's connection (and maybe transaction): leave that alone.
+    if task is not None and task.request.is_eager:
+        return
     from django.db import close_old_connections
 
     close_old_connections()
