@@ -1,9 +1,11 @@
+import uuid
+
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_scopes import ScopedManager
 
-from inboxhub.models import Account
+from inboxhub.models import Account, Membership
 
 
 class Inbox(models.Model):
@@ -33,3 +35,168 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Contact(models.Model):
+    """A person outside the account, found or created by email address."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_contacts"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("account", Lower("email"), name="contact_email_unique")]
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+
+class Conversation(models.Model):
+    """A thread of messages with one contact in one inbox."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conversations")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    subject = models.CharField(max_length=998, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_conversations"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [
+            # The inbox list, newest first, with keyset paging on (last_message_at, id).
+            models.Index(
+                fields=["account", "inbox", "-last_message_at", "-id"], name="conversation_inbox_recent"
+            ),
+            # The per-status views of H1.
+            models.Index(
+                fields=["account", "inbox", "status", "-last_message_at", "-id"],
+                name="conversation_inbox_status",
+            ),
+            models.Index(fields=["account", "contact"], name="conversation_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    """One message of a conversation, with how it was threaded and to whom it was attributed."""
+
+    class Direction(models.TextChoices):
+        INCOMING = "incoming", "Incoming"
+        OUTGOING = "outgoing", "Outgoing"
+
+    class SenderRole(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        # A reply from an address that is not the conversation's contact: joins the thread flagged.
+        DIFFERENT_SENDER = "different_sender", "Different sender"
+
+    class ThreadedBy(models.TextChoices):
+        REPLY_TOKEN = "reply_token", "Reply address token"
+        IN_REPLY_TO = "in_reply_to", "In-Reply-To header"
+        REFERENCES = "references", "References header"
+        NEW_CONVERSATION = "new_conversation", "New conversation"
+
+    class AttributedBy(models.TextChoices):
+        FROM = "from", "From header"
+        FORWARDED_BLOCK = "forwarded_block", "Original sender of a member's forward"
+        FORWARDER_C8_OFF = "forwarder_c8_off", "Member who forwarded it"
+        STRANGER_FORWARD = "stranger_forward", "Forward from a non-member"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
+    # The RFC Message-ID without angle brackets; operators and scripts rely on this field.
+    message_id = models.CharField(max_length=998, blank=True)
+    direction = models.CharField(max_length=20, choices=Direction.choices, default=Direction.INCOMING)
+    from_name = models.CharField(max_length=200, blank=True)
+    from_email = models.EmailField(max_length=254, blank=True)
+    sender_role = models.CharField(max_length=20, choices=SenderRole.choices, default=SenderRole.CONTACT)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitized by inboxhub.lib.html before it is stored.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    threaded_by = models.CharField(max_length=20, choices=ThreadedBy.choices)
+    threading_note = models.TextField(blank=True)
+    attributed_by = models.CharField(max_length=20, choices=AttributedBy.choices)
+    attribution_note = models.TextField(blank=True)
+    # What was read from a forward (client, original sender, subject, date, CCs), also a stranger's.
+    forwarded_original = models.JSONField(null=True, blank=True)
+    skipped_attachments = models.JSONField(default=list, blank=True)
+    inbound = models.ForeignKey(
+        "channels_conn.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Sender authentication (G8) fills these in.
+    auth_verdict = models.CharField(max_length=20, blank=True)
+    auth_reason = models.TextField(blank=True)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "inbox", "message_id"],
+                condition=~models.Q(message_id=""),
+                name="message_id_unique_per_inbox",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "conversation", "created_at"], name="message_conversation_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"Message {self.pk}"
+
+    @property
+    def is_different_sender(self) -> bool:
+        return self.sender_role == self.SenderRole.DIFFERENT_SENDER
+
+
+def attachment_storage_key(instance: "Attachment", filename: str) -> str:
+    """A generated key: the mail's filename never reaches the storage (B7)."""
+    return f"attachments/{instance.account_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file of a message, stored under a generated key and always served as a download."""
+
+    # Unguessable ids in attachment URLs; membership is still checked on every download.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_storage_key, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_id = models.CharField(max_length=255, blank=True)
+    inline = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "message"], name="attachment_message")]
+        ordering = ["created_at", "filename"]
+
+    def __str__(self) -> str:
+        return self.filename

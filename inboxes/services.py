@@ -1,9 +1,38 @@
-"""State changes for inboxes."""
+"""State changes for inboxes, contacts, conversations and messages."""
 
+import hashlib
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
-from inboxes.models import Inbox
-from inboxhub.models import Account
+from channels_conn.models import FallbackAddress, InboundMessage
+from channels_conn.parsing import Address, ParsedAttachment, ParsedMessage
+from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
+from inboxes.reply_tokens import split_recipient, verify_reply_token
+from inboxhub.lib.html import sanitize_html
+from inboxhub.models import Account, Membership
+from routing.services import route_new_conversation
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL's btree index holds about 2,700 bytes a row; longer ids are stored as a hash.
+MESSAGE_ID_MAX_BYTES = 900
+# Bounds the threading query; real References headers hold a few dozen ids at most.
+MAX_THREADING_IDS = 100
+FORWARDING_CLIENTS = {
+    "gmail": "Gmail",
+    "outlook": "Outlook",
+    "apple_mail": "Apple Mail",
+    "thunderbird": "Thunderbird",
+    "yahoo": "Yahoo Mail",
+    "rfc822": "an attached message (message/rfc822)",
+}
 
 
 @transaction.atomic
@@ -14,3 +43,373 @@ def create_inbox(account: Account, *, name: str, is_default: bool = False) -> In
     inbox = Inbox.objects.create(account=account, name=name, is_default=is_default)
     create_fallback_channel(inbox)
     return inbox
+
+
+# --- identity: who a message is logged to (C8, C9, G8, B12) ---
+
+
+@dataclass
+class Attribution:
+    """Whom a message is logged to and what of it is shown, with the reason."""
+
+    sender: Address
+    attributed_by: str
+    note: str
+    subject: str
+    text: str
+    html: str
+    to: list[Address]
+    cc: list[Address]
+    sent_at: datetime | None
+    forwarded_original: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def trusted_forwarding_member(account: Account, parsed: ParsedMessage, inbound: InboundMessage | None):
+    """The member of the account who forwarded this message, or None when it is not one (C8).
+
+    The one place that decides whether a forward is a member's. The sender
+    authentication issue (G8) adds its verdict here: a From address alone
+    will then no longer be enough.
+    """
+    if not parsed.sender.email:
+        return None
+    return (
+        Membership.objects.filter(
+            account=account, user__email__iexact=parsed.sender.email, user__is_active=True
+        )
+        .select_related("user")
+        .first()
+    )
+
+
+def _address_text(address: Address) -> str:
+    return f"{address.name} <{address.email}>" if address.name else address.email
+
+
+def _forwarded_details(parsed: ParsedMessage, *, member: Membership | None) -> dict:
+    original = parsed.forwarded
+    return {
+        "client": original.client,
+        "client_name": FORWARDING_CLIENTS.get(original.client, original.client),
+        "sender": {"name": original.sender.name, "email": original.sender.email},
+        "subject": original.subject,
+        "date": original.date.isoformat() if original.date else original.date_text,
+        "to": [address.email for address in original.to],
+        "cc": [address.email for address in original.cc],
+        "forwarded_by": {"name": parsed.sender.name, "email": parsed.sender.email},
+        "forwarded_by_member": member is not None,
+    }
+
+
+def attribute_message(
+    fallback_address: FallbackAddress | None, parsed: ParsedMessage, inbound
+) -> Attribution:
+    """Decide whom a message is logged to: From, or a member's forward per the C8 switch (C8, C9, G6).
+
+    Reply-To is never identity, and the forwarded block counts only when a
+    member forwarded it; a stranger's "forward" stays the stranger's.
+    """
+    account = fallback_address.account if fallback_address else None
+    own = Attribution(
+        sender=parsed.sender,
+        attributed_by=Message.AttributedBy.FROM,
+        note=f"Logged to the sender in the From header, {parsed.sender.email}.",
+        subject=parsed.subject,
+        text=parsed.text,
+        html=parsed.html,
+        to=parsed.to,
+        cc=parsed.cc,
+        sent_at=parsed.date,
+    )
+    reply_to = [a.email for a in parsed.reply_to if a.email and a.email != parsed.sender.email]
+    if reply_to:
+        own.notes.append(f"Reply-To ({', '.join(reply_to)}) is never used to identify the sender.")
+    original = parsed.forwarded
+    if original is None or account is None:
+        return own
+    member = trusted_forwarding_member(account, parsed, inbound)
+    client = FORWARDING_CLIENTS.get(original.client, original.client)
+    if member is None:
+        own.attributed_by = Message.AttributedBy.STRANGER_FORWARD
+        own.forwarded_original = _forwarded_details(parsed, member=None)
+        claimed = original.sender.email or "an unreadable sender"
+        own.note = (
+            f"Looks like a forward ({client}) of mail from {claimed}, "
+            f"but {parsed.sender.email} is not a member of this account, so it is logged to "
+            f"{parsed.sender.email}. The detected original is shown, not trusted."
+        )
+        return own
+    if not original.sender.email:
+        own.forwarded_original = _forwarded_details(parsed, member=member)
+        own.note = (
+            f"Forwarded by the member {parsed.sender.email} ({client}), but the original sender could "
+            f"not be read unambiguously, so it is logged to {parsed.sender.email}."
+        )
+        return own
+    forwarded = Attribution(
+        sender=original.sender,
+        attributed_by=Message.AttributedBy.FORWARDED_BLOCK,
+        note=(
+            f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
+            f"The inbox logs forwarded mail to the original sender, {original.sender.email}."
+        ),
+        subject=original.subject or parsed.subject,
+        text=parsed.text_without_forward_header or original.text or parsed.text,
+        html=original.html or parsed.html,
+        to=original.to,
+        # C9: the original CCs only, never those the forwarder added.
+        cc=original.cc,
+        sent_at=original.date or parsed.date,
+        forwarded_original=_forwarded_details(parsed, member=member),
+        notes=own.notes,
+    )
+    if not fallback_address.select_original_sender:
+        forwarded.sender = Address(name=member.user.full_name, email=parsed.sender.email)
+        forwarded.attributed_by = Message.AttributedBy.FORWARDER_C8_OFF
+        forwarded.note = (
+            f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
+            f"'Select original sender of forwarded emails' is off for this inbox, so it is logged to "
+            f"{parsed.sender.email}; the original sender was {original.sender.email}."
+        )
+    return forwarded
+
+
+def _display_name(name: str) -> str:
+    # A display name that looks like an address ("bob@customer.com" <x@evil>) must never pass for one.
+    name = " ".join((name or "").split())
+    return "" if "@" in name else name[:200]
+
+
+@transaction.atomic
+def find_or_create_contact(account: Account, *, email: str, name: str = "") -> Contact:
+    """The account's contact with this email, matched without regard to case; created when new."""
+    email = email.strip().lower()
+    assert email, "a contact needs an email address"
+    contact, created = Contact.objects.get_or_create(
+        account=account, email__iexact=email, defaults={"email": email, "name": _display_name(name)}
+    )
+    if not created and not contact.name and _display_name(name):
+        contact.name = _display_name(name)
+        contact.save(update_fields=["name"])
+    return contact
+
+
+# --- threading (G3, A3, B12) ---
+
+
+def normalise_message_id(message_id: str) -> str:
+    message_id = (message_id or "").strip().strip("<>").strip()
+    if len(message_id.encode("utf-8", "surrogatepass")) > MESSAGE_ID_MAX_BYTES:
+        digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"sha256-{digest}@long-message-id.invalid"
+    return message_id
+
+
+def synthetic_message_id(parsed: ParsedMessage, inbound: InboundMessage | None) -> str:
+    """A stable id for a message without Message-ID, so a re-run of the same raw message dedupes (G4)."""
+    if inbound is not None:
+        source = bytes(inbound.raw)
+    else:
+        source = "\n".join(
+            [parsed.sender.email, parsed.subject, parsed.date.isoformat() if parsed.date else "", parsed.text]
+        ).encode("utf-8", "surrogatepass")
+    return f"sha256-{hashlib.sha256(source).hexdigest()}@no-message-id.invalid"
+
+
+@dataclass
+class Threading:
+    conversation: Conversation | None
+    threaded_by: str
+    note: str
+
+
+def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str) -> Threading:
+    """Find the conversation a message belongs to: reply token, In-Reply-To, References; or none (G3).
+
+    Every lookup is limited to this account and this inbox: another account's
+    Message-ID never threads (A3), and a token that does not verify is ignored.
+    """
+    notes = []
+    _, token = split_recipient(recipient)
+    if token:
+        conversation_id = verify_reply_token(inbox.account_id, token)
+        conversation = (
+            inbox.conversations.filter(account=inbox.account, pk=conversation_id)
+            .select_related("contact")
+            .first()
+            if conversation_id
+            else None
+        )
+        if conversation is not None:
+            return Threading(
+                conversation,
+                Message.ThreadedBy.REPLY_TOKEN,
+                "Threaded by the reply address: its token is signed for this conversation.",
+            )
+        notes.append("The reply address carried a token that does not verify here; it was ignored.")
+    in_reply_to = [normalise_message_id(i) for i in parsed.in_reply_to[:MAX_THREADING_IDS] if i.strip()]
+    references = [normalise_message_id(i) for i in parsed.references[-MAX_THREADING_IDS:] if i.strip()]
+    for threaded_by, ids in (
+        (Message.ThreadedBy.IN_REPLY_TO, in_reply_to),
+        (Message.ThreadedBy.REFERENCES, references),
+    ):
+        if not ids:
+            continue
+        known = {
+            message.message_id: message
+            for message in Message.objects.filter(
+                account=inbox.account, inbox=inbox, message_id__in=ids
+            ).select_related("conversation__contact")
+        }
+        # The latest reference that matches is the closest ancestor.
+        for message_id in reversed(ids):
+            if message_id in known:
+                header = "In-Reply-To" if threaded_by == Message.ThreadedBy.IN_REPLY_TO else "References"
+                notes.append(f"Threaded by {header}: <{message_id}> is a message of this conversation.")
+                return Threading(known[message_id].conversation, threaded_by, " ".join(notes))
+    notes.append(
+        "No reply token, In-Reply-To or References matched a message in this inbox, "
+        "so it started a new conversation."
+    )
+    return Threading(None, Message.ThreadedBy.NEW_CONVERSATION, " ".join(notes))
+
+
+# --- attachments (B6, B7) ---
+
+
+def clean_attachment_filename(name: str) -> str:
+    """NFKC, without control or format characters, and without path parts (B7, CVE-2026-28289)."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf"))
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:255] if name.strip(". ") else "attachment"
+
+
+def _store_attachments(message: Message, attachments: list[ParsedAttachment]) -> list[dict]:
+    """Store what fits the per-file and total limits; return what was skipped and why."""
+    skipped = []
+    total = 0
+    for parsed in attachments:
+        filename = clean_attachment_filename(parsed.filename)
+        size = len(parsed.payload)
+        if size > settings.ATTACHMENT_MAX_BYTES:
+            skipped.append(
+                {
+                    "filename": filename,
+                    "size": size,
+                    "reason": f"larger than {settings.ATTACHMENT_MAX_BYTES} bytes",
+                }
+            )
+            continue
+        if total + size > settings.ATTACHMENTS_TOTAL_MAX_BYTES:
+            skipped.append(
+                {
+                    "filename": filename,
+                    "size": size,
+                    "reason": f"all attachments together exceed {settings.ATTACHMENTS_TOTAL_MAX_BYTES} bytes",
+                }
+            )
+            continue
+        total += size
+        attachment = Attachment(
+            account_id=message.account_id,
+            message=message,
+            filename=filename,
+            content_type=(parsed.content_type or "application/octet-stream")[:255],
+            size=size,
+            sha256=hashlib.sha256(parsed.payload).hexdigest(),
+            content_id=(parsed.content_id or "")[:255],
+            inline=parsed.inline,
+        )
+        # The name given here is ignored: attachment_storage_key generates the key.
+        attachment.file.save("attachment", ContentFile(parsed.payload), save=False)
+        attachment.save()
+    return skipped
+
+
+# --- receiving a message (G3, G4) ---
+
+
+def _addresses(addresses: list[Address]) -> list[dict]:
+    return [{"name": _display_name(a.name), "email": a.email} for a in addresses if a.email]
+
+
+@transaction.atomic
+def receive_message(
+    inbox: Inbox, parsed: ParsedMessage, *, recipient: str, inbound: InboundMessage | None = None
+) -> Message:
+    """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9).
+
+    Idempotent: a message whose Message-ID this inbox already has is returned
+    as it is (G4); a message without one gets an id derived from its bytes.
+    """
+    account = inbox.account
+    message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
+    existing = Message.objects.filter(account=account, inbox=inbox, message_id=message_id).first()
+    if existing is not None:
+        return existing
+    fallback_address = FallbackAddress.objects.filter(account=account, channel__inbox=inbox).first()
+    attribution = attribute_message(fallback_address, parsed, inbound)
+    sender = attribution.sender
+    if not sender.email:
+        raise ValueError(
+            "The sender could not be read unambiguously from the From header; "
+            "the message was not logged to anyone."
+        )
+    threading = thread_message(inbox, parsed, recipient=recipient)
+    conversation = threading.conversation
+    sender_role = Message.SenderRole.CONTACT
+    now = timezone.now()
+    notes = [attribution.note, *attribution.notes]
+    if conversation is None:
+        contact = find_or_create_contact(account, email=sender.email, name=sender.name)
+        conversation = Conversation.objects.create(
+            account=account,
+            inbox=inbox,
+            contact=contact,
+            subject=attribution.subject[:998],
+            created_at=now,
+            last_message_at=now,
+        )
+    elif conversation.contact.email.lower() != sender.email:
+        sender_role = Message.SenderRole.DIFFERENT_SENDER
+        notes.insert(
+            0,
+            f"{sender.email} is not this conversation's contact ({conversation.contact.email}): "
+            "the message joins the thread flagged as from a different sender, "
+            "never as the contact or an agent.",
+        )
+    message = Message.objects.create(
+        account=account,
+        conversation=conversation,
+        inbox=inbox,
+        message_id=message_id,
+        direction=Message.Direction.INCOMING,
+        from_name=_display_name(sender.name),
+        from_email=sender.email,
+        sender_role=sender_role,
+        to=_addresses(attribution.to),
+        cc=_addresses(attribution.cc),
+        subject=attribution.subject[:998],
+        text=attribution.text,
+        html=sanitize_html(attribution.html).html,
+        sent_at=attribution.sent_at,
+        created_at=now,
+        threaded_by=threading.threaded_by,
+        threading_note=threading.note,
+        attributed_by=attribution.attributed_by,
+        attribution_note=" ".join(notes),
+        forwarded_original=attribution.forwarded_original,
+        inbound=inbound,
+    )
+    skipped = _store_attachments(message, parsed.attachments)
+    if skipped:
+        message.skipped_attachments = skipped
+        message.save(update_fields=["skipped_attachments"])
+    if threading.conversation is None:
+        route_new_conversation(conversation)
+    elif conversation.last_message_at < now:
+        conversation.last_message_at = now
+        conversation.save(update_fields=["last_message_at"])
+    return message

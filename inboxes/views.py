@@ -1,8 +1,25 @@
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+"""The agent inbox: conversation list, thread, mail HTML, attachments, contacts, failed messages."""
 
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+
+from inboxes import selectors
+from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
+
+# The policy of a message's own HTML document: inert even when opened directly (H2, DESIGN "HTML").
+MAIL_HTML_CSP = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "img-src https: data: cid:; style-src 'unsafe-inline'; font-src https: data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+# Types a browser renders harmlessly; everything else is sent as opaque bytes.
+PLAIN_DOWNLOAD_TYPES = frozenset(["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"])
 
 
 @require_GET
@@ -10,10 +27,88 @@ from inboxhub.tenancy import MemberRequest, member_required
 def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = None) -> HttpResponse:
     inboxes = request.account.inboxes.prefetch_related("channels__fallback_address")
     inbox = get_object_or_404(inboxes, pk=inbox_id) if inbox_id else inboxes.first()
-    return render(request, "inboxes/index.html", {"inboxes": inboxes, "inbox": inbox})
+    page = selectors.conversation_page(inbox, cursor=request.GET.get("before")) if inbox else None
+    return render(request, "inboxes/index.html", {"inboxes": inboxes, "inbox": inbox, "page": page})
+
+
+@require_GET
+@member_required
+def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(
+        request.account.conversations.select_related("contact", "inbox", "assignee__user"), pk=conversation_id
+    )
+    context = {"conversation": conversation, "messages_list": selectors.thread_messages(conversation)}
+    return render(request, "inboxes/thread.html", context)
+
+
+@require_GET
+@member_required
+def message_html(request: MemberRequest, subdomain: str, message_id: int) -> HttpResponse:
+    message = get_object_or_404(request.account.messages.exclude(html=""), pk=message_id)
+    response = HttpResponse(render_to_string("inboxes/message_html.html", {"message": message}))
+    response["Content-Security-Policy"] = MAIL_HTML_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback and the exact name as `filename*`."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@require_GET
+@member_required
+def attachment_download(request: MemberRequest, subdomain: str, attachment_id) -> FileResponse:
+    attachment = get_object_or_404(request.account.attachments, pk=attachment_id)
+    try:
+        file = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such attachment") from None
+    content_type = attachment.content_type if attachment.content_type in PLAIN_DOWNLOAD_TYPES else None
+    response = FileResponse(file, content_type=content_type or "application/octet-stream")
+    response["Content-Disposition"] = _content_disposition(attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@member_required
+def failed_messages(request: MemberRequest, subdomain: str) -> HttpResponse:
+    require(request.member, "manage_inboxes")
+    failed = selectors.failed_inbound_for(request.account)
+    return render(request, "inboxes/failed.html", {"failed": failed})
+
+
+@require_POST
+@member_required
+def retry_failed_message(request: MemberRequest, subdomain: str, inbound_id: int) -> HttpResponse:
+    require(request.member, "manage_inboxes")
+    inbound = selectors.inbound_for(request.account, inbound_id)
+    if inbound is None:
+        raise Http404("No such message")
+    from channels_conn.spool import retry_inbound
+
+    if retry_inbound(inbound):
+        messages.success(request, f"Message #{inbound.pk} is queued for another try.")
+    else:
+        messages.info(request, f"Message #{inbound.pk} is no longer marked failed; nothing to retry.")
+    return redirect("inboxes:failed", subdomain)
 
 
 @require_GET
 @member_required
 def contact_list(request: MemberRequest, subdomain: str) -> HttpResponse:
-    return render(request, "inboxes/contacts.html", {})
+    page = selectors.contact_page(request.account, cursor=request.GET.get("before"))
+    return render(request, "inboxes/contacts.html", {"page": page})
+
+
+@require_GET
+@member_required
+def contact_detail(request: MemberRequest, subdomain: str, contact_id: int) -> HttpResponse:
+    contact = get_object_or_404(request.account.contacts.select_related("owner__user"), pk=contact_id)
+    context = {"contact": contact, "timeline": selectors.contact_timeline(contact)}
+    return render(request, "inboxes/contact.html", context)

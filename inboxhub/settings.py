@@ -182,6 +182,9 @@ SMTP_DB_THREADS = env_int("SMTP_DB_THREADS", 4)
 SMTP_DB_TIMEOUT = env_int("SMTP_DB_TIMEOUT", 30)
 # A spooled message that fails this many times is marked failed for an admin to retry (G5).
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
+# Attachments above these sizes are not stored; the message is kept and lists what was skipped.
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
+ATTACHMENTS_TOTAL_MAX_BYTES = env_int("ATTACHMENTS_TOTAL_MAX_BYTES", 50 * 1024 * 1024)
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

@@ -1,0 +1,157 @@
+"""Reads for the inbox, thread, contact and failed-message pages; every list is bounded."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.parser import BytesParser
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Left
+
+from channels_conn.models import FallbackAddress, InboundMessage
+from inboxes.models import Contact, Conversation, Inbox, Message
+from inboxes.reply_tokens import split_recipient
+from inboxhub.models import Account
+
+PAGE_SIZE = 50
+SNIPPET_LENGTH = 140
+FAILED_LIMIT = 200
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+def _parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """`<iso time>_<id>`; anything else reads as the first page."""
+    moment, _, pk = (cursor or "").rpartition("_")
+    try:
+        return datetime.fromisoformat(moment), int(pk)
+    except ValueError:
+        return None
+
+
+def conversation_page(inbox: Inbox, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """The inbox's conversations, most recent message first, with keyset paging (H1)."""
+    last_message = Message.objects.filter(account=inbox.account, conversation=OuterRef("pk")).order_by(
+        "-created_at", "-pk"
+    )
+    count = (
+        Message.objects.filter(account=inbox.account, conversation=OuterRef("pk"))
+        .order_by()
+        .values("conversation")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    conversations = (
+        Conversation.objects.filter(account=inbox.account, inbox=inbox)
+        .select_related("contact", "assignee__user")
+        .annotate(
+            snippet=Left(Subquery(last_message.values("text")[:1]), SNIPPET_LENGTH),
+            message_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
+        )
+        .order_by("-last_message_at", "-pk")
+    )
+    after = _parse_cursor(cursor)
+    if after is not None:
+        moment, pk = after
+        conversations = conversations.filter(last_message_at__lte=moment).exclude(
+            last_message_at=moment, pk__gte=pk
+        )
+    items = list(conversations[: size + 1])
+    next_cursor = None
+    if len(items) > size:
+        items = items[:size]
+        last = items[-1]
+        next_cursor = f"{last.last_message_at.isoformat()}_{last.pk}"
+    return Page(items, next_cursor)
+
+
+def thread_messages(conversation: Conversation) -> QuerySet[Message]:
+    """Every message of a conversation in arrival order, with attachments (H2)."""
+    return (
+        conversation.messages.filter(account=conversation.account)
+        .prefetch_related("attachments")
+        .order_by("created_at", "pk")
+    )
+
+
+def contact_page(account: Account, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """The account's contacts, newest first, with how many messages each has logged (H6)."""
+    contacts = (
+        Contact.objects.filter(account=account)
+        .select_related("owner__user")
+        .annotate(
+            message_count=Count(
+                "conversations__messages",
+                filter=~_different_sender("conversations__messages__"),
+            )
+        )
+        .order_by("-pk")
+    )
+    if cursor and cursor.isdigit():
+        contacts = contacts.filter(pk__lt=int(cursor))
+    items = list(contacts[: size + 1])
+    next_cursor = str(items[size - 1].pk) if len(items) > size else None
+    return Page(items[:size], next_cursor)
+
+
+def _different_sender(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}sender_role": Message.SenderRole.DIFFERENT_SENDER})
+
+
+def contact_timeline(contact: Contact, *, size: int = 100) -> list[Message]:
+    """The messages logged to a contact, newest first (H6); a different sender's are not theirs."""
+    return list(
+        Message.objects.filter(account=contact.account, conversation__contact=contact)
+        .exclude(_different_sender())
+        .select_related("conversation__inbox")
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-pk")[:size]
+    )
+
+
+@dataclass
+class FailedMessage:
+    inbound: InboundMessage
+    subject: str
+    sender: str
+
+
+def _account_addresses(account: Account) -> set[str]:
+    return set(FallbackAddress.objects.filter(account=account).values_list("address", flat=True))
+
+
+def _is_for(rcpt_tos: list, addresses: set[str]) -> bool:
+    return any(isinstance(r, str) and split_recipient(r)[0] in addresses for r in rcpt_tos or [])
+
+
+def _headline(raw: bytes) -> tuple[str, str]:
+    """Subject and From of a raw message for the failed list; it failed once, so read defensively."""
+    try:
+        headers = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        return str(headers.get("subject", "") or ""), str(headers.get("from", "") or "")
+    except Exception:
+        return "", ""
+
+
+def failed_inbound_for(account: Account, *, limit: int = FAILED_LIMIT) -> list[FailedMessage]:
+    """Spooled messages that failed and name one of the account's fallback addresses (G5)."""
+    addresses = _account_addresses(account)
+    candidates = InboundMessage.objects.filter(state=InboundMessage.State.FAILED).order_by(
+        "-received_at", "-pk"
+    )
+    # The spool is not tenant-scoped: its recipients are matched to this account's addresses.
+    ids = [pk for pk, rcpt_tos in candidates.values_list("pk", "rcpt_tos") if _is_for(rcpt_tos, addresses)]
+    rows = InboundMessage.objects.filter(pk__in=ids[:limit]).order_by("-received_at", "-pk")
+    return [FailedMessage(row, *_headline(bytes(row.raw))) for row in rows]
+
+
+def inbound_for(account: Account, inbound_id: int) -> InboundMessage | None:
+    """A spooled message if it names one of the account's fallback addresses, else None (A2)."""
+    inbound = InboundMessage.objects.filter(pk=inbound_id).first()
+    if inbound is None or not _is_for(inbound.rcpt_tos, _account_addresses(account)):
+        return None
+    return inbound

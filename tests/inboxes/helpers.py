@@ -1,0 +1,110 @@
+"""Build parsed and raw messages and receive them, for the inboxes tests."""
+
+import itertools
+from datetime import UTC, datetime
+
+from django_scopes import scope, scopes_disabled
+
+from channels_conn.models import FallbackAddress, InboundMessage
+from channels_conn.parsing import Address, ForwardedOriginal, ParsedAttachment, ParsedMessage
+from inboxes.models import Inbox, Message
+from inboxes.services import receive_message
+
+CAROL = Address(name="Carol Customer", email="carol@customer.example")
+_ids = itertools.count(1)
+
+
+def default_inbox(account) -> Inbox:
+    with scope(account=account):
+        return account.inboxes.select_related("account").get(is_default=True)
+
+
+def fallback_address(inbox: Inbox) -> FallbackAddress:
+    with scopes_disabled():
+        return FallbackAddress.objects.get(channel__inbox=inbox)
+
+
+def address_of(inbox: Inbox) -> str:
+    return fallback_address(inbox).address
+
+
+def parsed(**fields) -> ParsedMessage:
+    """A ParsedMessage as the parser would return it: Carol writes to support."""
+    n = next(_ids)
+    values = {
+        "message_id": f"m{n}@customer.example",
+        "in_reply_to": [],
+        "references": [],
+        "subject": "Where is my order?",
+        "sender": CAROL,
+        "reply_to": [],
+        "to": [Address(name="", email="support@alpha.inbox.localhost")],
+        "cc": [],
+        "date": datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+        "text": "Hello, my order has not arrived.",
+        "html": "",
+    }
+    values.update(fields)
+    return ParsedMessage(**values)
+
+
+def forward_of(original_sender: Address, *, by: str, cc=(), original_cc=(), client="gmail", **fields):
+    """A message `by` forwarded, holding a mail from `original_sender`."""
+    original = ForwardedOriginal(
+        client=client,
+        sender=original_sender,
+        subject="Broken widget",
+        date=datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
+        cc=list(original_cc),
+        text="My widget is broken.",
+        to=[Address(name="", email=by)],
+        date_text="Thu, 19 Nov 2026 at 08:00",
+    )
+    return parsed(
+        sender=Address(name="", email=by),
+        subject="Fwd: Broken widget",
+        cc=list(cc),
+        text="FYI\n\n---------- Forwarded message ---------\nMy widget is broken.",
+        text_without_forward_header="FYI\n\nMy widget is broken.",
+        forwarded=original,
+        **fields,
+    )
+
+
+def attachment(filename="invoice.pdf", payload=b"%PDF-1.4 fake", content_type="application/pdf"):
+    return ParsedAttachment(filename=filename, content_type=content_type, payload=payload)
+
+
+def receive(inbox: Inbox, message: ParsedMessage, *, recipient: str | None = None, inbound=None) -> Message:
+    with scope(account=inbox.account):
+        return receive_message(inbox, message, recipient=recipient or address_of(inbox), inbound=inbound)
+
+
+def spool(raw: bytes, *rcpt_tos: str, mail_from: str = "carol@customer.example", **fields) -> InboundMessage:
+    """A spool row as the SMTP ingress writes it."""
+    return InboundMessage.objects.create(
+        raw=raw, size=len(raw), mail_from=mail_from, rcpt_tos=list(rcpt_tos), peer_ip="192.0.2.10", **fields
+    )
+
+
+def raw_mail(
+    *,
+    to: str,
+    sender: str = "Carol Customer <carol@customer.example>",
+    subject: str = "Where is my order?",
+    message_id: str | None = "<raw1@customer.example>",
+    headers: str = "",
+    body: str = "Hello, my order has not arrived.\n",
+) -> bytes:
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", "Date: Fri, 20 Nov 2026 09:30:00 +0000"]
+    if message_id:
+        lines.append(f"Message-ID: {message_id}")
+    if headers:
+        lines.extend(headers.strip("\n").splitlines())
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body]
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def messages_in(account):
+    with scope(account=account):
+        return list(Message.objects.select_related("conversation__contact").order_by("created_at", "pk"))
