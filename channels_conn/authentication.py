@@ -269,7 +269,8 @@ def _check_spf(ip: str, mail_from: str, helo: str) -> dict[str, dict[str, Any] |
         helo_result = _spf(ip, f"postmaster@{helo_domain}", helo_domain, helo_domain)
     mail_from = mail_from.strip().strip("<>")
     if mail_from:
-        domain = mail_from.rpartition("@")[2].rstrip(".").lower()
+        # A sender without a domain ("MAIL FROM:<postmaster>") takes the HELO name's (RFC 7208 4.3).
+        domain = mail_from.rpartition("@")[2].rstrip(".").lower() if "@" in mail_from else helo_domain
         mailfrom_result = _spf(ip, mail_from, helo_domain, domain)
     elif helo_result is not None:  # the null sender (bounces) is checked as postmaster@HELO
         mailfrom_result = dict(helo_result)
