@@ -1,0 +1,653 @@
+"""Ingestion benchmark (issues 4 and 8): real runsmtp and Celery workers, concurrent SMTP clients.
+
+    .venv/bin/python bench/ingest.py [--clients 8] [--messages 2000] [--rate 50] [--auth on|off]
+
+Re-creates the database `inboxhub_bench`, migrates it and seeds the demo
+accounts; starts `manage.py runsmtp` and `celery -A inboxhub worker` on a Redis
+database of its own; N client threads send M generated messages (plain, HTML,
+replies, members' forwards, 50 KB attachments); then measures the same
+messages against a baseline server that only inserts them into one table
+(bench/baseline_smtp.py). Prints one JSON line; bench/README.md explains it.
+"""
+
+import argparse
+import base64
+import contextlib
+import itertools
+import json
+import math
+import os
+import random
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dkim
+import psycopg
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ATTACHMENT_BYTES = 50 * 1024
+# A session sends this many messages before QUIT, as MTAs reuse connections for a while.
+MESSAGES_PER_SESSION = 10
+DKIM_SELECTOR = "bench"
+CUSTOMER_DOMAINS = [f"customer{n}.example" for n in range(1, 11)]
+HELO = "mta.bench.example"
+# What each kind of message is worth in the mix; replies and forwards need earlier messages.
+MIX = {"plain": 35, "html": 20, "reply": 20, "forward": 15, "attachment": 10}
+WORDS = [
+    "order",
+    "invoice",
+    "delivery",
+    "account",
+    "please",
+    "thanks",
+    "question",
+    "refund",
+    "shipping",
+    "update",
+    "contract",
+    "renewal",
+    "meeting",
+    "tomorrow",
+    "support",
+    "ticket",
+    "issue",
+    "printer",
+    "login",
+    "password",
+    "export",
+    "report",
+    "monthly",
+    "quarter",
+    "customer",
+    "urgent",
+    "help",
+    "problem",
+    "team",
+    "schedule",
+    "call",
+    "follow",
+    "review",
+    "change",
+    "request",
+    "payment",
+    "overdue",
+]
+FIRST_NAMES = ["Ingrid", "Per", "Maria", "Jonas", "Aiko", "Carlos", "Fatima", "Liam", "Noor", "Olga"]
+LAST_NAMES = ["Svensson", "Holm", "Garcia", "Weber", "Tanaka", "Silva", "Haddad", "Murphy", "Khan", "Ivanova"]
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        time.sleep(0.1)
+    sys.exit(f"nothing listened on {port} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def wait_for_text(log: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    sys.exit(f"{text!r} not seen within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as output:
+        return subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a live process, in KiB."""
+    values = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(value.split()[0])
+    return values
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            # The parent pid is the second field after the parenthesised command name.
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def mib(kib: int | None) -> float | None:
+    return None if kib is None else round(kib / 1024, 1)
+
+
+# --- the database --------------------------------------------------------------------
+
+
+def database_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def recreate_database(base: str, name: str) -> None:
+    with psycopg.connect(database_url(base, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+@dataclass
+class Planned:
+    index: int
+    kind: str
+    mail_from: str
+    rcpt: str
+    message_id: str  # without angle brackets, as inboxes.Message stores it
+    raw: bytes
+
+
+@dataclass
+class Keys:
+    private_pem: bytes
+    dns_value: str
+
+
+def make_keys() -> Keys:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public_der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return Keys(private_pem, f"v=DKIM1; k=rsa; p={base64.b64encode(public_der).decode()}")
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def paragraphs(rng: random.Random, count: int) -> list[str]:
+    return [
+        " ".join(sentence(rng, rng.randint(6, 14)) for _ in range(rng.randint(2, 5))) for _ in range(count)
+    ]
+
+
+def wrap(text: str, width: int = 72) -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line])
+
+
+def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[str, str], keys: Keys):
+    """M messages in sending order; generated before the clock starts (signing costs RSA time)."""
+    rng = random.Random(seed)
+    run = f"{seed:x}{int(time.time()):x}"
+    people = [
+        (f"{first} {last}", f"{first.lower()}.{last.lower()}@{rng.choice(CUSTOMER_DOMAINS)}")
+        for first, last in itertools.product(FIRST_NAMES, LAST_NAMES)
+    ]
+    kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
+    sent: list[tuple[Planned, str, str, str]] = []  # replyable: planned, sender name, subject, text
+    planned = []
+    for index in range(count):
+        kind = rng.choice(kinds)
+        if kind == "reply" and len(sent) < 50:
+            kind = "plain"
+        # A reply answers a message sent a while ago, as people do, so it usually finds its thread.
+        parent = rng.choice(sent[: len(sent) - 40]) if kind == "reply" else None
+        name, sender = (parent[1], parent[0].mail_from) if parent else rng.choice(people)
+        rcpt = parent[0].rcpt if parent else rng.choice(addresses)
+        if kind == "forward":
+            name, sender = member
+            rcpt = addresses[0]
+        domain = sender.rsplit("@", 1)[1]
+        message_id = f"bench-{run}-{index}@{domain}"
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = formataddr((name, sender))
+        msg["To"] = rcpt
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = f"<{message_id}>"
+        text = "\n\n".join(wrap(p) for p in paragraphs(rng, rng.randint(1, 4)))
+        subject = sentence(rng, rng.randint(3, 7)).rstrip(".")
+        if kind == "reply":
+            subject = f"Re: {parent[2]}"
+            msg["In-Reply-To"] = f"<{parent[0].message_id}>"
+            msg["References"] = f"<{parent[0].message_id}>"
+            quoted = "\n".join(f"> {line}" for line in parent[3].splitlines())
+            text = f"{text}\n\n{parent[1]} wrote:\n{quoted}"
+        elif kind == "forward":
+            original_name, original = rng.choice(people)
+            subject_original = subject
+            subject = f"Fwd: {subject_original}"
+            text = (
+                f"Hi team, can someone take this one? Thanks, {name.split()[0]}\n\n"
+                "---------- Forwarded message ---------\n"
+                f"From: {original_name} <{original}>\n"
+                "Date: Mon, Mar 4, 2024 at 10:15 AM\n"
+                f"Subject: {subject_original}\n"
+                f"To: Acme Support <support@acme.example>\n\n\n{text}\n"
+            )
+        msg["Subject"] = subject
+        msg.set_content(text)
+        if kind == "html":
+            html = "".join(f'<p style="margin:0 0 1em">{p}</p>\n' for p in text.split("\n\n"))
+            msg.add_alternative(
+                f'<html><body><div dir="ltr">{html}<a href="https://{domain}/help">Help</a>'
+                f'<img src="https://{domain}/logo.png" alt="logo"></div></body></html>',
+                subtype="html",
+            )
+        elif kind == "attachment":
+            msg.add_attachment(
+                rng.randbytes(ATTACHMENT_BYTES),
+                maintype="application",
+                subtype="pdf",
+                filename=f"{rng.choice(WORDS)}-{index}.pdf",
+            )
+        raw = msg.as_bytes()
+        signature = dkim.sign(
+            raw,
+            DKIM_SELECTOR.encode(),
+            domain.encode(),
+            keys.private_pem,
+            include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
+        )
+        one = Planned(index, kind, sender, rcpt, message_id, signature + raw)
+        planned.append(one)
+        if kind in ("plain", "html"):
+            sent.append((one, name, subject, text))
+    return planned
+
+
+# --- the authentication DNS (issue 8) ------------------------------------------------
+
+
+def start_dns(keys: Keys, member_domain: str):
+    """A loopback DNS server with SPF, DKIM and DMARC for every domain the benchmark sends from."""
+    sys.path.insert(0, str(BASE_DIR))
+    from tests.dnsserver import DNSServer
+
+    server = DNSServer().start()
+    for domain in [*CUSTOMER_DOMAINS, member_domain, HELO]:
+        server.add_txt(domain, "v=spf1 ip4:127.0.0.0/8 -all")
+        server.add_txt(f"_dmarc.{domain}", "v=DMARC1; p=reject; adkim=r; aspf=r")
+        server.add_txt(f"{DKIM_SELECTOR}._domainkey.{domain}", keys.dns_value)
+    return server
+
+
+# --- sending -------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    code: int
+    started: float
+    answered: float
+    reply: str
+
+
+def send_all(port: int, messages: list[Planned], *, clients: int, rate: float | None) -> list[Sent | None]:
+    """Send every message over `clients` threads; with `rate`, message i leaves at t0 + i/rate."""
+    results: list[Sent | None] = [None] * len(messages)
+    counter = itertools.count()
+    lock = threading.Lock()
+    t0 = time.monotonic() + 0.2
+
+    def client(number: int) -> None:
+        session = None
+        in_session = 0
+        while True:
+            with lock:
+                index = next(counter)
+            if index >= len(messages):
+                break
+            if rate:
+                time.sleep(max(0.0, t0 + index / rate - time.monotonic()))
+            message = messages[index]
+            started = time.time()
+            try:
+                if session is None:
+                    session = smtplib.SMTP("127.0.0.1", port, timeout=120)
+                    session.ehlo(HELO)
+                    in_session = 0
+                code, reply = session.mail(message.mail_from)
+                if code == 250:
+                    code, reply = session.rcpt(message.rcpt)
+                if code == 250:
+                    code, reply = session.data(message.raw)
+                else:
+                    session.rset()
+            except smtplib.SMTPResponseException as error:
+                code, reply = error.smtp_code, error.smtp_error
+            except (OSError, smtplib.SMTPException) as error:
+                code, reply, session = 0, str(error).encode(), None
+            results[index] = Sent(code, started, time.time(), reply.decode(errors="replace"))
+            in_session += 1
+            if session is not None and in_session >= MESSAGES_PER_SESSION:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    session.quit()
+                session = None
+        if session is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                session.quit()
+
+    threads = [threading.Thread(target=client, args=(n,), name=f"client-{n}") for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def rate_of(results: list[Sent | None]) -> dict:
+    accepted = [r for r in results if r and r.code == 250]
+    codes: dict[str, int] = {}
+    for r in results:
+        key = str(r.code if r else "none")
+        codes[key] = codes.get(key, 0) + 1
+    if not accepted:
+        return {"accepted": 0, "codes": codes, "accepted_per_s": 0.0}
+    elapsed = max(r.answered for r in accepted) - min(r.started for r in results if r)
+    session_times = sorted(r.answered - r.started for r in accepted)
+    return {
+        "accepted": len(accepted),
+        "codes": codes,
+        "elapsed_s": round(elapsed, 2),
+        "accepted_per_s": round(len(accepted) / elapsed, 1),
+        "smtp_p50_ms": round(percentile(session_times, 50) * 1000, 1),
+        "smtp_p99_ms": round(percentile(session_times, 99) * 1000, 1),
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    # Nearest rank: the smallest value with at least pct % of the values at or below it.
+    rank = max(0, min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+# --- runs ----------------------------------------------------------------------------
+
+
+def wait_processed(dsn: str, expected: int, timeout: float) -> int:
+    """Wait until `expected` spool rows are processed or failed; returns how many are."""
+    deadline = time.monotonic() + timeout
+    done = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            done = conn.execute(
+                "SELECT count(*) FROM channels_conn_inboundmessage WHERE state IN ('processed', 'failed')"
+            ).fetchone()[0]
+            if done >= expected:
+                break
+            time.sleep(0.25)
+    return done
+
+
+def end_to_end(dsn: str, messages: list[Planned], results: list[Sent | None]) -> dict:
+    """Latency from the client's 250 to the spool row marked processed, by Message-ID.
+
+    processed_at is written right after the transaction that created the
+    Message committed, so it bounds the moment the message became visible from above.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT m.message_id, extract(epoch FROM i.processed_at), extract(epoch FROM m.created_at) "
+            "FROM inboxes_message m JOIN channels_conn_inboundmessage i ON i.id = m.inbound_id"
+        ).fetchall()
+        states = dict(
+            conn.execute("SELECT state, count(*) FROM channels_conn_inboundmessage GROUP BY state").fetchall()
+        )
+        threaded = dict(
+            conn.execute("SELECT threaded_by, count(*) FROM inboxes_message GROUP BY 1").fetchall()
+        )
+        attributed = dict(
+            conn.execute("SELECT attributed_by, count(*) FROM inboxes_message GROUP BY 1").fetchall()
+        )
+        verdicts = dict(
+            conn.execute("SELECT auth_verdict, count(*) FROM inboxes_message GROUP BY 1").fetchall()
+        )
+        conversations = conn.execute("SELECT count(*) FROM inboxes_conversation").fetchone()[0]
+    visible = {message_id: float(processed) for message_id, processed, _ in rows if processed is not None}
+    latencies = []
+    missing = 0
+    for message, sent in zip(messages, results, strict=True):
+        if not sent or sent.code != 250:
+            continue
+        if message.message_id not in visible:
+            missing += 1
+            continue
+        latencies.append(visible[message.message_id] - sent.answered)
+    last = max(visible.values(), default=None)
+    first = min((r.started for r in results if r), default=None)
+    return {
+        "messages": len(rows),
+        "conversations": conversations,
+        "missing": missing,
+        "spool_states": states,
+        "threaded_by": threaded,
+        "attributed_by": attributed,
+        "auth_verdicts": {k or "(none)": v for k, v in verdicts.items()},
+        "processed_per_s": round(len(visible) / (last - first), 1) if last and first else None,
+        "e2e_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "e2e_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "e2e_max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
+    }
+
+
+def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], logs: Path) -> dict:
+    port = free_port()
+    smtp_log = logs / "runsmtp.log"
+    ingress = start(
+        [PYTHON, "manage.py", "runsmtp", "--host", "127.0.0.1", "--port", str(port)], env, smtp_log
+    )
+    workers = []
+    try:
+        wait_for_port(port, ingress, smtp_log)
+        for number in range(args.workers):
+            log = logs / f"worker{number}.log"
+            worker = start(
+                [
+                    *(PYTHON, "-m", "celery", "-A", "inboxhub", "worker"),
+                    *("--concurrency", str(args.concurrency), "-n", f"bench{number}@%h", "-l", "info"),
+                    *("--without-gossip", "--without-mingle"),
+                ],
+                env,
+                log,
+            )
+            workers.append((worker, log))
+        for worker, log in workers:
+            wait_for_text(log, " ready.", worker)
+        # Warm the ingress up (imports, database connections) before taking its starting RSS.
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
+            session.ehlo(HELO)
+            session.mail(messages[0].mail_from)
+            session.rcpt(messages[0].rcpt)
+            session.rset()
+        ingress_start = memory_kib(ingress.pid)
+        results = send_all(port, messages, clients=args.clients, rate=args.rate)
+        accepted = sum(1 for r in results if r and r.code == 250)
+        processed = wait_processed(dsn, accepted, timeout=120 + len(messages) / 5)
+        ingress_end = memory_kib(ingress.pid)
+        worker_memory = [
+            memory_kib(pid) | {"pid": pid}
+            for worker, _ in workers
+            for pid in [worker.pid, *children_of(worker.pid)]
+        ]
+        figures = rate_of(results) | end_to_end(dsn, messages, results)
+        figures["rows_done"] = processed
+        figures["ingress_rss_start_mib"] = mib(ingress_start.get("VmRSS"))
+        figures["ingress_rss_end_mib"] = mib(ingress_end.get("VmRSS"))
+        figures["ingress_rss_growth_mib"] = mib(ingress_end.get("VmRSS", 0) - ingress_start.get("VmRSS", 0))
+        figures["ingress_peak_rss_mib"] = mib(ingress_end.get("VmHWM"))
+        figures["worker_peak_rss_mib"] = mib(max((m.get("VmHWM", 0) for m in worker_memory), default=None))
+        figures["worker_processes"] = len(worker_memory)
+        failures = [r.reply for r in results if r and r.code != 250][:3]
+        if failures:
+            figures["first_failures"] = failures
+        return figures
+    finally:
+        for worker, _ in workers:
+            stop(worker)
+        stop(ingress)
+
+
+def run_baseline(args, dsn: str, messages: list[Planned], logs: Path) -> dict:
+    port = free_port()
+    log = logs / "baseline.log"
+    server = start(
+        [PYTHON, str(BASE_DIR / "bench" / "baseline_smtp.py"), "--port", str(port), "--dsn", dsn],
+        dict(os.environ),
+        log,
+    )
+    try:
+        wait_for_port(port, server, log)
+        results = send_all(port, messages, clients=args.clients, rate=None)
+        figures = rate_of(results)
+        figures["peak_rss_mib"] = mib(memory_kib(server.pid).get("VmHWM"))
+        return figures
+    finally:
+        stop(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark mail ingestion against an insert-only baseline.")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent SMTP client threads")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=None, help="pace sending at this many messages/s")
+    parser.add_argument("--auth", choices=["on", "off"], default="off", help="sender authentication (G8)")
+    parser.add_argument("--concurrency", type=int, default=2, help="processes per Celery worker")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker instances")
+    parser.add_argument("--database", default="inboxhub_bench")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-db", type=int, default=13)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--seed", type=int, default=4)
+    args = parser.parse_args()
+
+    dsn = database_url(args.postgres, args.database)
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    redis.Redis.from_url(redis_url).flushdb()
+    recreate_database(args.postgres, args.database)
+    workdir = Path(tempfile.mkdtemp(prefix="inboxhub-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "inboxhub.settings",
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(workdir / "media"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    manage(env, "migrate", "--verbosity", "0")
+    demo = json.loads(manage(env, "demo", "--json"))
+    addresses = [inbox["fallback_address"] for account in demo["accounts"] for inbox in account["inboxes"]]
+    acme = next(account for account in demo["accounts"] if account["subdomain"] == "acme")
+    # Forwards come from an agent of acme, to acme's default inbox (listed first).
+    addresses.sort(key=lambda address: address != acme["inboxes"][0]["fallback_address"])
+    member = ("Ada Lovelace", "ada@acme.example")
+
+    keys = make_keys()
+    messages = plan_messages(args.messages, seed=args.seed, addresses=addresses, member=member, keys=keys)
+    dns_server = None
+    if args.auth == "on":
+        dns_server = start_dns(keys, member_domain="acme.example")
+        env |= {"TRUSTED_NETWORKS": "", "DNS_NAMESERVERS": dns_server.address}
+    else:
+        # As `make run`: a client on this machine counts as authenticated, without any lookup.
+        env |= {"TRUSTED_NETWORKS": "127.0.0.0/8"}
+    try:
+        product = run_product(args, env, dsn, messages, workdir)
+    finally:
+        if dns_server is not None:
+            dns_server.stop()
+        redis.Redis.from_url(redis_url).flushdb()
+    output = {
+        "clients": args.clients,
+        "messages": args.messages,
+        "rate": args.rate,
+        "auth": args.auth,
+        "worker_concurrency": args.concurrency * args.workers,
+        "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
+        "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
+        "inboxhub": product,
+    }
+    if not args.no_baseline:
+        baseline = run_baseline(args, dsn, messages, workdir)
+        output["baseline"] = baseline
+        if baseline["accepted_per_s"]:
+            output["accepted_pct_of_baseline"] = round(
+                100 * product["accepted_per_s"] / baseline["accepted_per_s"], 1
+            )
+    output["logs"] = str(workdir)
+    print(json.dumps(output))
+
+
+if __name__ == "__main__":
+    main()
