@@ -16,21 +16,26 @@ def login_username(request, credentials: dict | None) -> str | None:
     return username.strip().lower() if isinstance(username, str) else username
 
 
-class SignupForm(forms.Form):
+class NewAccountForm(forms.Form):
+    """A company and its subdomain: all a signed-in person gives to create another account."""
+
     company_name = forms.CharField(label="Company name", max_length=100)
     subdomain = forms.CharField(
         label="Subdomain",
         max_length=40,
         help_text="Lowercase letters, digits and hyphens; your inbox lives at /a/<subdomain>/.",
     )
-    full_name = forms.CharField(label="Your name", max_length=150)
-    email = forms.EmailField(label="Work email")
-    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
 
     def clean_subdomain(self) -> str:
         value = self.cleaned_data["subdomain"].strip().lower()
         validate_subdomain(value)
         return value
+
+
+class SignupForm(NewAccountForm):
+    full_name = forms.CharField(label="Your name", max_length=150)
+    email = forms.EmailField(label="Work email")
+    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
 
     def clean(self):
         data = super().clean()

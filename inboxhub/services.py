@@ -42,12 +42,17 @@ def provision_account(
     *,
     subdomain: str,
     company_name: str,
-    full_name: str,
-    email: str,
-    password: str | None,
+    full_name: str = "",
+    email: str = "",
+    password: str | None = None,
     tier: str = Account.Tier.FREE,
+    user: User | None = None,
 ) -> Membership:
-    """Create an account with its super admin, default inbox, fallback address and pipeline (A1)."""
+    """Create an account with its super admin, default inbox, fallback address and pipeline (A1).
+
+    The super admin is a new person (full_name, email, password), or `user`, someone
+    who already has a login and creates another account.
+    """
     from inboxes.services import create_inbox
     from tickets.services import create_default_pipeline
 
@@ -55,24 +60,26 @@ def provision_account(
     validate_subdomain(subdomain)
     if Account.objects.filter(subdomain=subdomain).exists():
         raise ValidationError({"subdomain": "This subdomain is already taken."})
-    email = email.strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "An account with this email already exists. Log in to continue."})
-    if password is not None:
-        try:
-            validate_password(password, User(email=email, full_name=full_name))
-        except ValidationError as exc:
-            raise ValidationError({"password": exc.messages}) from None
+    if user is None:
+        email = email.strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError({"email": "An account with this email already exists. Log in to continue."})
+        if password is not None:
+            try:
+                validate_password(password, User(email=email, full_name=full_name))
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None
     try:
         account = Account.objects.create(subdomain=subdomain, company_name=company_name.strip(), tier=tier)
-        user = User.objects.create_user(email, password, full_name=full_name.strip())
+        if user is None:
+            user = User.objects.create_user(email, password, full_name=full_name.strip())
     except IntegrityError:
         raise ValidationError("That subdomain or email was just taken. Please try again.") from None
     with scope(account=account):
         owner = Membership.objects.create(
             account=account,
             user=user,
-            username=unique_username(account, email),
+            username=unique_username(account, user.email),
             seat=Membership.Seat.SERVICE_HUB,
             permission=Membership.Permission.SUPER_ADMIN,
         )

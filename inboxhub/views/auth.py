@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from inboxhub.forms import SignupForm
+from inboxhub.forms import NewAccountForm, SignupForm
 from inboxhub.models import Account
 from inboxhub.services import provision_account
 
@@ -32,6 +32,8 @@ def accounts(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return new_account(request)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -48,5 +50,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             login(request, owner.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to InboxHub, {owner.user.first_name}. Your inbox is ready.")
+            return redirect("inboxes:index", owner.account.subdomain)
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def new_account(request: HttpRequest) -> HttpResponse:
+    """A signed-in person creates another account and becomes its super admin, staying signed in."""
+    form = NewAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            owner = provision_account(**form.cleaned_data, user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{owner.account.company_name} is ready. Your inbox is waiting.")
             return redirect("inboxes:index", owner.account.subdomain)
     return render(request, "registration/signup.html", {"form": form})

@@ -99,6 +99,9 @@ def member_edit(request: MemberRequest, subdomain: str, member_id: int) -> HttpR
             form.add_error(None, exc)
         else:
             messages.success(request, f"Saved {member.user.full_name}'s seat and permission.")
+            if member.pk == request.member.pk and not member.is_super_admin:
+                # Demoted themselves: the members page is no longer theirs to see.
+                return redirect("home")
             return redirect("member_list", subdomain)
     status = 400 if form.errors else 200
     return render(request, "inboxhub/member_edit.html", {"member": member, "form": form}, status=status)
@@ -109,10 +112,13 @@ def member_edit(request: MemberRequest, subdomain: str, member_id: int) -> HttpR
 def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> HttpResponse:
     require(request.member, "manage_account")
     member = get_object_or_404(_members(request), pk=member_id)
+    leaving = member.pk == request.member.pk
     try:
         remove_member(member, by=request.member)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"{member.user.full_name} was removed from {request.account.company_name}.")
+        if leaving:
+            return redirect("home")
     return redirect("member_list", subdomain)

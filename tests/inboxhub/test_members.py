@@ -248,7 +248,27 @@ def test_two_super_admins_demoting_each_other_at_once_leave_one(transactional_db
         assert Membership.objects.filter(account=alice.account, permission="super_admin").count() == 1
 
 
+def test_a_super_admin_who_demotes_themselves_lands_on_a_page_they_may_see(signed_in, admin):
+    MembershipFactory(account=admin.account, permission="super_admin")
+
+    response = signed_in.post(edit_url(admin), {"seat": admin.seat, "permission": "agent"}, follow=True)
+
+    assert response.redirect_chain[-1] == ("/a/alpha/inbox/", 302)
+    assert response.status_code == 200
+    assert "Saved Alice Admin&#x27;s seat and permission." in response.text
+
+
 # --- Removing -------------------------------------------------------------------
+
+
+def test_a_super_admin_who_removes_themselves_lands_outside_the_account(signed_in, admin):
+    MembershipFactory(account=admin.account, permission="super_admin")
+
+    response = signed_in.post(f"{edit_url(admin)}remove/", follow=True)
+
+    assert response.redirect_chain[-1] == ("/accounts/", 302)
+    assert response.status_code == 200
+    assert "Alice Admin was removed from Alpha." in response.text
 
 
 def test_a_super_admin_removes_a_member_who_keeps_their_login(signed_in, admin, agent):

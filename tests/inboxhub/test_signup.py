@@ -229,3 +229,43 @@ def test_createaccount_refuses_a_weak_password(db):
             password="password123",
         )
     assert counts() == (0, 0, 0, 0)
+
+
+# --- A person who is signed in creates another account -------------------------------
+
+
+def test_a_signed_in_person_is_asked_only_for_the_company_and_subdomain(client, admin):
+    client.force_login(admin.user)
+
+    response = client.get("/signup/")
+
+    assert "<h1>Create another account</h1>" in response.text
+    assert 'name="subdomain"' in response.text
+    assert 'name="password"' not in response.text
+    assert 'name="email"' not in response.text
+
+
+def test_a_signed_in_person_creates_another_account_and_stays_themselves(client, admin):
+    client.force_login(admin.user)
+    users = User.objects.count()
+
+    response = client.post("/signup/", {"company_name": "Delta", "subdomain": "delta"}, follow=True)
+
+    assert response.redirect_chain == [("/a/delta/inbox/", 302)]
+    assert response.context["user"].email == "alice@alpha.example"
+    assert User.objects.count() == users
+    with scopes_disabled():
+        owner = Membership.objects.get(account__subdomain="delta")
+        assert Inbox.objects.filter(account__subdomain="delta", is_default=True).exists()
+    assert (owner.user_id, owner.permission) == (admin.user_id, "super_admin")
+    assert client.get("/a/alpha/inbox/").status_code == 200
+
+
+def test_a_signed_in_person_cannot_take_a_used_subdomain(client, admin, outsider):
+    client.force_login(admin.user)
+    before = counts()
+
+    response = client.post("/signup/", {"company_name": "Bravo 2", "subdomain": "bravo"})
+
+    assert shows(response, "This subdomain is already taken.")
+    assert counts() == before
