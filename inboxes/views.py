@@ -25,8 +25,11 @@ PLAIN_DOWNLOAD_TYPES = frozenset(["image/png", "image/jpeg", "image/gif", "image
 @require_GET
 @member_required
 def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = None) -> HttpResponse:
-    inboxes = request.account.inboxes.prefetch_related("channels__fallback_address")
-    inbox = get_object_or_404(inboxes, pk=inbox_id) if inbox_id else inboxes.first()
+    # One query for the sidebar and the current inbox: an account has a handful of inboxes.
+    inboxes = list(request.account.inboxes.prefetch_related("channels__fallback_address"))
+    inbox = next((i for i in inboxes if i.pk == inbox_id), None) if inbox_id else next(iter(inboxes), None)
+    if inbox_id and inbox is None:
+        raise Http404("No such inbox")
     page = selectors.conversation_page(inbox, cursor=request.GET.get("before")) if inbox else None
     return render(request, "inboxes/index.html", {"inboxes": inboxes, "inbox": inbox, "page": page})
 

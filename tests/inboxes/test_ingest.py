@@ -57,7 +57,9 @@ def test_the_recipient_is_matched_without_regard_to_case(inbox):
 def test_a_reply_by_in_reply_to_threads(inbox):
     to = address_of(inbox)
     ingest_inbound(spool(raw_mail(to=to), to))
-    reply = raw_mail(to=to, message_id="<raw2@customer.example>", headers="In-Reply-To: <raw1@customer.example>")
+    reply = raw_mail(
+        to=to, message_id="<raw2@customer.example>", headers="In-Reply-To: <raw1@customer.example>"
+    )
     ingest_inbound(spool(reply, to))
     first, second = messages_in(inbox.account)
     assert second.conversation_id == first.conversation_id
@@ -93,7 +95,9 @@ def test_a_message_id_of_another_account_never_threads(inbox, other_inbox):
     theirs = address_of(other_inbox)
     ingest_inbound(spool(raw_mail(to=theirs, message_id="<secret@bravo.example>"), theirs))
     ours = address_of(inbox)
-    reply = raw_mail(to=ours, message_id="<probe@evil.example>", headers="In-Reply-To: <secret@bravo.example>")
+    reply = raw_mail(
+        to=ours, message_id="<probe@evil.example>", headers="In-Reply-To: <secret@bravo.example>"
+    )
     ingest_inbound(spool(reply, ours))
     [message] = messages_in(inbox.account)
     assert message.threaded_by == Message.ThreadedBy.NEW_CONVERSATION
@@ -163,7 +167,9 @@ def test_a_members_gmail_forward_is_logged_to_the_original_sender_with_only_orig
 
 def test_a_strangers_gmail_forward_is_logged_to_the_stranger(inbox):
     to = address_of(inbox)
-    raw = raw_mail(to=to, sender="Eve <eve@elsewhere.example>", subject="Fwd: Broken widget", body=GMAIL_FORWARD)
+    raw = raw_mail(
+        to=to, sender="Eve <eve@elsewhere.example>", subject="Fwd: Broken widget", body=GMAIL_FORWARD
+    )
     ingest_inbound(spool(raw, to))
     [message] = messages_in(inbox.account)
     assert message.conversation.contact.email == "eve@elsewhere.example"

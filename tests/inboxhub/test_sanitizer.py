@@ -32,7 +32,11 @@ def problems(html: str) -> list[str]:
         for name, value in element.attrib.items():
             name = name.rsplit("}", 1)[-1].lower() if isinstance(name, str) else str(name)
             unescaped = "".join(value.split())
-            if name.startswith("on") or name.startswith(("hx-", "data-hx")) or name in {"id", "name", "srcdoc"}:
+            if (
+                name.startswith("on")
+                or name.startswith(("hx-", "data-hx"))
+                or name in {"id", "name", "srcdoc"}
+            ):
                 found.append(f"{name}= on <{tag}>")
             if name in {"href", "src", "action", "formaction", "xlink:href", "background", "poster"} and (
                 BAD_URL.match(unescaped)
@@ -66,7 +70,7 @@ CLASSIC_VECTORS = [
     "<svg><script>alert(1)</script></svg>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style>",
     "<svg><p><style><img src=x onerror=alert(1)></style></p></svg>",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "<body onload=alert(1)>",
     "<iframe src=javascript:alert(1)></iframe>",
     "<object data=javascript:alert(1)></object>",
@@ -105,7 +109,9 @@ def _corpus():
     return [pytest.param(entry["payload"], id=entry["id"]) for entry in json.loads(XSS_CORPUS.read_text())]
 
 
-@pytest.mark.skipif(not XSS_CORPUS.exists(), reason=f"XSS corpus not found at {XSS_CORPUS} (clone without it)")
+@pytest.mark.skipif(
+    not XSS_CORPUS.exists(), reason=f"XSS corpus not found at {XSS_CORPUS} (clone without it)"
+)
 @pytest.mark.parametrize("payload", _corpus())
 def test_a_corpus_vector_comes_out_inert(payload):
     assert_inert(payload)
@@ -120,7 +126,9 @@ def test_formatting_tables_and_font_face_are_kept():
 
 
 def test_links_keep_http_https_and_mailto_only():
-    html = '<a href="https://a.example/">a</a><a href="mailto:x@a.example">b</a><a href="ftp://a.example/">c</a>'
+    html = (
+        '<a href="https://a.example/">a</a><a href="mailto:x@a.example">b</a><a href="ftp://a.example/">c</a>'
+    )
     assert sanitize_html(html).html == (
         '<a href="https://a.example/">a</a><a href="mailto:x@a.example">b</a><a>c</a>'
     )
@@ -141,7 +149,9 @@ def test_script_and_style_are_removed_with_their_content():
 
 
 def test_what_was_removed_is_reported():
-    removed = sanitize_html('<p onclick="x()">a</p><script>s</script><a href="javascript:x">l</a><!-- c -->').removed
+    removed = sanitize_html(
+        '<p onclick="x()">a</p><script>s</script><a href="javascript:x">l</a><!-- c -->'
+    ).removed
     assert "onclick attribute on <p>" in removed
     assert "<script> element" in removed
     assert "href attribute on <a>" in removed

@@ -1,0 +1,109 @@
+"""Failed messages: listed for admins of the recipient's account, retried on request (G5)."""
+
+import pytest
+from django.urls import reverse
+
+from channels_conn.models import InboundMessage
+from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
+
+pytestmark = pytest.mark.django_db
+
+
+def failed_row(inbox, *, subject="Cannot be read", error="ValueError: boom") -> InboundMessage:
+    to = address_of(inbox)
+    return spool(
+        raw_mail(to=to, subject=subject), to, state=InboundMessage.State.FAILED, attempts=5, error=error
+    )
+
+
+def failed_url(account) -> str:
+    return reverse("inboxes:failed", args=[account.subdomain])
+
+
+def retry_url(account, inbound) -> str:
+    return reverse("inboxes:retry_failed", args=[account.subdomain, inbound.pk])
+
+
+def test_the_failed_page_lists_a_failed_message_with_its_error_sender_and_subject(client, admin, inbox):
+    row = failed_row(inbox, subject="Invoice <b>42</b>", error="ValueError: The sender could not be read")
+    client.force_login(admin.user)
+    text = client.get(failed_url(admin.account)).text
+    item = text.split(f'id="inbound-{row.pk}"')[1].split("</tr>")[0]
+    assert "ValueError: The sender could not be read" in item
+    assert "Invoice &lt;b&gt;42&lt;/b&gt;" in item
+    assert "Carol Customer &lt;carol@customer.example&gt;" in item
+    assert "Retry" in item
+
+
+def test_the_failed_page_leaves_out_other_accounts_and_unfailed_rows(client, admin, inbox, other_inbox):
+    theirs = failed_row(other_inbox, subject="Bravo secret")
+    to = address_of(inbox)
+    fine = spool(raw_mail(to=to, subject="Processed fine"), to, state=InboundMessage.State.PROCESSED)
+    client.force_login(admin.user)
+    text = client.get(failed_url(admin.account)).text
+    assert "Bravo secret" not in text and f"inbound-{theirs.pk}" not in text
+    assert f"inbound-{fine.pk}" not in text
+    assert "No failed messages" in text
+
+
+def test_retry_requeues_the_message_and_says_so(client, admin, inbox):
+    row = failed_row(inbox)
+    client.force_login(admin.user)
+    r = client.post(retry_url(admin.account, row), follow=True)
+    assert f"Message #{row.pk} is queued for another try." in r.text
+    row.refresh_from_db()
+    assert (row.state, row.attempts, row.error) == (InboundMessage.State.RECEIVED, 0, "")
+
+
+def test_a_retried_message_is_processed_into_a_conversation(
+    client, admin, inbox, django_capture_on_commit_callbacks
+):
+    row = failed_row(inbox, subject="Second time lucky")
+    client.force_login(admin.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(retry_url(admin.account, row))
+    row.refresh_from_db()
+    assert row.state == InboundMessage.State.PROCESSED
+    [message] = messages_in(inbox.account)
+    assert message.subject == "Second time lucky"
+
+
+def test_retrying_a_message_that_is_no_longer_failed_says_so(client, admin, inbox):
+    row = failed_row(inbox)
+    InboundMessage.objects.filter(pk=row.pk).update(state=InboundMessage.State.PROCESSED)
+    client.force_login(admin.user)
+    r = client.post(retry_url(admin.account, row), follow=True)
+    assert f"Message #{row.pk} is no longer marked failed; nothing to retry." in r.text
+
+
+def test_an_agent_gets_403_on_the_failed_page(client, agent, inbox):
+    client.force_login(agent.user)
+    assert client.get(failed_url(agent.account)).status_code == 403
+
+
+def test_an_agent_gets_403_on_retry_and_the_row_stays_failed(client, agent, inbox):
+    row = failed_row(inbox)
+    client.force_login(agent.user)
+    assert client.post(retry_url(agent.account, row)).status_code == 403
+    row.refresh_from_db()
+    assert row.state == InboundMessage.State.FAILED
+
+
+def test_an_outsider_gets_404_on_the_failed_page(client, outsider, inbox):
+    client.force_login(outsider.user)
+    assert client.get(failed_url(inbox.account)).status_code == 404
+
+
+def test_an_outsider_gets_404_retrying_another_accounts_row_and_it_stays_failed(client, outsider, inbox):
+    row = failed_row(inbox)
+    client.force_login(outsider.user)
+    assert client.post(retry_url(inbox.account, row)).status_code == 404
+    assert client.post(retry_url(outsider.account, row)).status_code == 404
+    row.refresh_from_db()
+    assert row.state == InboundMessage.State.FAILED
+
+
+def test_retry_needs_a_post(client, admin, inbox):
+    row = failed_row(inbox)
+    client.force_login(admin.user)
+    assert client.get(retry_url(admin.account, row)).status_code == 405
