@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.contrib.auth.password_validation import validate_password
 
 from inboxhub.models import Membership, User, validate_subdomain
@@ -93,3 +93,10 @@ class TeamForm(forms.Form):
 
 class AcceptInviteForm(SetPasswordForm):
     """Choose a password to accept an invitation."""
+
+
+class ResetPasswordForm(PasswordResetForm):
+    """Also reach invited members who never set a password, so an expired invite can be renewed."""
+
+    def get_users(self, email):
+        return User.objects.filter(email__iexact=email, is_active=True)

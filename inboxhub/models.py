@@ -54,11 +54,11 @@ RESERVED_SUBDOMAINS = frozenset(
         "www",
     ]
 )
-SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
+SUBDOMAIN_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]")
 
 
 def validate_subdomain(value: str) -> None:
-    if not SUBDOMAIN_RE.match(value or ""):
+    if not SUBDOMAIN_RE.fullmatch(value or ""):
         raise ValidationError(
             "Use 3 to 40 lowercase letters, digits or hyphens, not starting or ending with a hyphen.",
             code="invalid",

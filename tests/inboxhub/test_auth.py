@@ -396,3 +396,15 @@ def test_a_few_bad_logins_do_not_lock_out_the_right_password(client, admin):
     log_in(client, "alice@alpha.example")
 
     assert logged_in_as(client) == "alice@alpha.example"
+
+
+def test_an_invited_member_who_never_set_a_password_can_ask_for_a_reset_link(client, admin, mailoutbox):
+    from django_scopes import scope
+
+    from inboxhub.services import add_member
+
+    with scope(account=admin.account):
+        add_member(admin.account, email="ivy@alpha.example", full_name="Ivy Invited", password=None, by=admin)
+    client.post("/password/reset/", {"email": "ivy@alpha.example"})
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["ivy@alpha.example"]
