@@ -372,7 +372,7 @@ def receive_message(
             created_at=now,
             last_message_at=now,
         )
-    elif conversation.contact.email.lower() != sender.email:
+    elif conversation.contact.email.lower() != sender.email.lower():
         sender_role = Message.SenderRole.DIFFERENT_SENDER
         notes.insert(
             0,

@@ -244,8 +244,8 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
         if tag == "img" and name == "src":
             return url.startswith(IMAGE_PROTOCOLS)
         if tag == "a" and name == "href":
-            # Relative links and fragments are harmless; cid: is only for images.
-            return url.startswith(LINK_PROTOCOLS) or ":" not in url.split("/", 1)[0]
+            # A relative link in mail would point into the app itself; fragments stay. cid: is for images.
+            return url.startswith(LINK_PROTOCOLS) or url.startswith("#")
         return True
     return False
 

@@ -68,3 +68,19 @@ def test_an_outsider_gets_404_for_a_contact(client, outsider, inbox):
     assert client.get(contact_url(message.conversation.contact)).status_code == 404
     url = reverse("contacts:detail", args=[outsider.account.subdomain, message.conversation.contact_id])
     assert client.get(url).status_code == 404
+
+
+def test_the_contacts_page_needs_the_same_queries_however_many_contacts(
+    client, agent, inbox, django_assert_num_queries
+):
+    receive(inbox, parsed(sender=Address(name="", email="one@customer.example")))
+    client.force_login(agent.user)
+    client.get(list_url(inbox.account))  # the first visit also writes the session
+    # session, user, account, membership, the contact page (1), the switcher's accounts
+    with django_assert_num_queries(6):
+        client.get(list_url(inbox.account))
+    for n in range(4):
+        receive(inbox, parsed(sender=Address(name="", email=f"more{n}@customer.example")))
+    with django_assert_num_queries(6):
+        r = client.get(list_url(inbox.account))
+    assert r.text.count('id="contact-') == 5

@@ -232,3 +232,17 @@ def test_a_member_asking_for_another_accounts_thread_under_their_own_account_get
     assert as_outsider.get(url).status_code == 404
     with scope(account=inbox.account):
         assert Conversation.objects.filter(pk=message.conversation_id).exists()
+
+
+def test_the_thread_needs_the_same_queries_however_many_messages(as_agent, inbox, django_assert_num_queries):
+    first = receive(inbox, parsed(message_id="a@customer.example", attachments=[attachment()]))
+    as_agent.get(thread_url(first))  # the first visit also writes the session
+    # session, user, account, membership, the conversation, its messages, their attachments,
+    # the switcher's accounts
+    with django_assert_num_queries(8):
+        as_agent.get(thread_url(first))
+    for n in range(3):
+        receive(inbox, parsed(in_reply_to=["a@customer.example"], attachments=[attachment(f"{n}.pdf")]))
+    with django_assert_num_queries(8):
+        r = as_agent.get(thread_url(first))
+    assert r.text.count('class="card message') == 4

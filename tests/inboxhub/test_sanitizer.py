@@ -168,3 +168,8 @@ def test_empty_html_stays_empty():
 
 def test_the_inertness_check_itself_catches_a_live_payload():
     assert problems('<img src=x onerror=alert(1)><a href="javascript:x">l</a><svg></svg>') != []
+
+
+def test_relative_links_that_would_point_into_the_app_are_dropped_but_fragments_stay():
+    html = '<a href="/a/alpha/settings/">s</a><a href="#top">t</a>'
+    assert sanitize_html(html).html == '<a>s</a><a href="#top">t</a>'
