@@ -236,5 +236,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # aiosmtpd logs every command (recipients included) at INFO.
+    "loggers": {"axes": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
 }

@@ -13,4 +13,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, older_than: int, **options):
         enqueued = sweep_inbound(older_than_seconds=older_than)
-        self.stdout.write(f"Re-enqueued {enqueued} inbound message(s).")
+        if enqueued or options["verbosity"] >= 1:
+            self.stdout.write(f"Re-enqueued {enqueued} inbound message(s).")

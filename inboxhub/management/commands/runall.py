@@ -78,7 +78,7 @@ class Command(BaseCommand):
                     return
             # Without Redis there is no beat: sweep left-over spool rows from here.
             if not settings.REDIS_URL and time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
-                subprocess.run([*manage, "sweep_inbound"], env=env, check=False)  # noqa: S603
+                subprocess.run([*manage, "sweep_inbound", "--verbosity", "0"], env=env, check=False)  # noqa: S603
                 last_sweep = time.monotonic()
             try:
                 time.sleep(1)
