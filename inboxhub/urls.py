@@ -13,6 +13,10 @@ account_settings = [
     path("teams/", teams.team_list, name="team_list"),
     path("teams/<int:team_id>/", teams.team_edit, name="team_edit"),
     path("teams/<int:team_id>/delete/", teams.team_delete, name="team_delete"),
+    path("inboxes/", include("inboxes.settings_urls")),
+    path("inboxes/<int:inbox_id>/fallback/", include("channels_conn.urls")),
+    path("inboxes/<int:inbox_id>/fallback/automation/", include("routing.urls")),
+    path("inboxes/<int:inbox_id>/fallback/tickets/", include("tickets.urls")),
 ]
 
 tenant = [
