@@ -16,10 +16,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to run in a
-# thread with a running loop unless told that is fine. Set before any database access.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -50,6 +46,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Group every browser test on one xdist worker, and skip them all when Chromium is missing."""
     here = Path(__file__).parent
@@ -95,14 +92,26 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for all browser tests (they run together on one xdist worker)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API keeps an event loop running in the test thread, and Django's ORM
+    # refuses to run beside one unless told it is fine. Only while the browser is up, so the
+    # other tests keep Django's check (the SMTP ingress tests rely on it).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -112,7 +121,8 @@ def problems() -> BrowserProblems:
 
 @pytest.fixture
 def context(browser, live_server, problems):
-    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
+    # Reduced motion: menus and dialogs appear at once, so checks and screenshots never catch a fade.
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, reduced_motion="reduce")
     context.set_default_timeout(5_000)
     context.expose_binding("__reportCspViolation", lambda source, violation: problems.csp.append(violation))
     context.add_init_script(script=CSP_LISTENER)
@@ -167,6 +177,8 @@ def login(page, email: str, password: str = DEMO_PASSWORD) -> None:
 
 def assert_accessible(page, *, impacts=("serious", "critical")) -> None:
     """Run axe-core on the current page; fail listing every serious or critical violation."""
+    if not AXE_JS.exists():
+        pytest.fail(f"{AXE_JS} is missing; `make browser-tools` installs it (npm ci)", pytrace=False)
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         # Evaluated through the DevTools protocol: the page's CSP does not apply.
         page.evaluate(AXE_JS.read_text())

@@ -4,11 +4,13 @@
   const problems = [];
   if (doc.scrollWidth > doc.clientWidth) {
     problems.push(`document is ${doc.scrollWidth}px wide in a ${doc.clientWidth}px viewport`);
-    for (const el of document.body.querySelectorAll("*")) {
-      if (el.getBoundingClientRect().right > doc.clientWidth + 1 && !insideScroller(el)) {
-        problems.push(`  sticks out to ${Math.round(el.getBoundingClientRect().right)}px: ${describe(el)}`);
-        if (problems.length > 8) break;
-      }
+    const wide = [...document.body.querySelectorAll("*")].filter(
+      (el) => el.getBoundingClientRect().right > doc.clientWidth + 1 && !insideScroller(el),
+    );
+    // Name the innermost culprits, not every ancestor they widen.
+    const culprits = wide.filter((el) => !wide.some((other) => other !== el && el.contains(other)));
+    for (const el of culprits.slice(0, 8)) {
+      problems.push(`  sticks out to ${Math.round(el.getBoundingClientRect().right)}px: ${describe(el)}`);
     }
   }
   for (const el of document.body.querySelectorAll("*")) {

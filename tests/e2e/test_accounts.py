@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from inboxhub.models import Account, Membership
 from inboxhub.services import add_member
-from tests.e2e.conftest import assert_accessible, login
+from tests.e2e.conftest import assert_accessible, login, screenshot
 
 
 def add_acme_admin_to_globex():
@@ -27,6 +27,7 @@ def test_the_switcher_lists_both_accounts_and_switches_between_them(page, demo):
     expect(menu.get_by_role("listitem")).to_have_text([re.compile("Acme"), re.compile("Globex")])
     expect(menu.get_by_role("link", name=re.compile("Acme"))).to_have_attribute("aria-current", "true")
     assert_accessible(page)
+    screenshot(page, "account-switcher-open", full_page=False)
     menu.get_by_role("link", name=re.compile("Globex")).click()
 
     expect(page).to_have_url(re.compile(r"/a/globex/inbox/$"))
@@ -47,6 +48,7 @@ def test_the_switcher_closes_with_escape_and_returns_focus(page, demo):
 def test_logging_out_from_the_user_menu_ends_the_session(page, demo):
     login(page, "ada@acme.example")
     page.get_by_label(re.compile("Your profile")).click()
+    screenshot(page, "user-menu-open", full_page=False)
     page.get_by_role("button", name="Log out").click()
 
     expect(page).to_have_url(re.compile(r"/login/$"))
