@@ -622,6 +622,7 @@ def main() -> None:
     else:
         # As `make run`: a client on this machine counts as authenticated, without any lookup.
         env |= {"TRUSTED_NETWORKS": "127.0.0.0/8"}
+    load_before = os.getloadavg()[0]
     try:
         product = run_product(args, env, dsn, messages, workdir)
     finally:
@@ -645,6 +646,8 @@ def main() -> None:
             output["accepted_pct_of_baseline"] = round(
                 100 * product["accepted_per_s"] / baseline["accepted_per_s"], 1
             )
+    # Other work on the machine skews every figure: the 1-minute load average before and after.
+    output["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     output["logs"] = str(workdir)
     print(json.dumps(output))
 
