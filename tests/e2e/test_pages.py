@@ -33,6 +33,7 @@ PAGES = [
     ("members", "admin@acme.example", lambda ids: reverse("member_list", args=["acme"])),
     ("member-edit", "admin@acme.example", lambda ids: reverse("member_edit", args=["acme", ids["member"]])),
     ("teams", "admin@acme.example", lambda ids: reverse("team_list", args=["acme"])),
+    ("teams-empty", "admin@globex.example", lambda ids: reverse("team_list", args=["globex"])),
     ("team-edit", "admin@acme.example", lambda ids: reverse("team_edit", args=["acme", ids["team"]])),
     ("settings-account-admin", "lead@acme.example", lambda ids: reverse("settings_home", args=["acme"])),
     ("password-change", "ada@acme.example", lambda ids: reverse("password_change")),
