@@ -508,8 +508,8 @@ def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], lo
         [PYTHON, "manage.py", "runsmtp", "--host", "127.0.0.1", "--port", str(port)], env, smtp_log
     )
     workers = []
-    try:
-        wait_for_port(port, ingress, smtp_log)
+
+    def start_workers() -> None:
         for number in range(args.workers):
             log = logs / f"worker{number}.log"
             worker = start(
@@ -524,6 +524,11 @@ def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], lo
             workers.append((worker, log))
         for worker, log in workers:
             wait_for_text(log, " ready.", worker)
+
+    try:
+        wait_for_port(port, ingress, smtp_log)
+        if not args.workers_after_send:
+            start_workers()
         # Warm the ingress up (imports, database connections) before taking its starting RSS.
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
             session.ehlo(HELO)
@@ -532,6 +537,8 @@ def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], lo
             session.rset()
         ingress_start = memory_kib(ingress.pid)
         results = send_all(port, messages, clients=args.clients, rate=args.rate)
+        if args.workers_after_send:
+            start_workers()
         accepted = sum(1 for r in results if r and r.code == 250)
         processed = wait_processed(dsn, accepted, timeout=120 + len(messages) / 5)
         ingress_end = memory_kib(ingress.pid)
@@ -588,6 +595,11 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--workers-after-send",
+        action="store_true",
+        help="start the workers once every message is accepted: the ingress alone, without their CPU",
+    )
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
 
@@ -635,6 +647,7 @@ def main() -> None:
         "rate": args.rate,
         "auth": args.auth,
         "worker_concurrency": args.concurrency * args.workers,
+        "workers_after_send": args.workers_after_send,
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
         "inboxhub": product,
