@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_scopes import ScopedManager
 
@@ -31,12 +32,42 @@ class Channel(models.Model):
 
 
 class FallbackAddress(models.Model):
-    """The address InboxHub provides for an inbox: <local>@<subdomain>.<INBOUND_DOMAIN>."""
+    """The address InboxHub provides for an inbox: <local>@<subdomain>.<INBOUND_DOMAIN>.
+
+    Also how mail sent from the inbox looks to contacts: from name, from address and
+    signature (C1–C7).
+    """
+
+    class FromName(models.TextChoices):
+        AGENT_AND_COMPANY = "agent_and_company", "Agent and company name"
+        COMPANY = "company", "Company name"
+
+    class FromAddress(models.TextChoices):
+        DEFAULT = "default", "Use default"
+        CUSTOM = "custom", "Customize from address"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="fallback_addresses")
     channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="fallback_address")
     local_part = models.SlugField(max_length=64)
     address = models.EmailField(max_length=254, unique=True)
+    # C1: off, the inbox still receives but replies cannot be sent from it.
+    send_from = models.BooleanField(default=True)
+    from_name_mode = models.CharField(
+        max_length=20, choices=FromName.choices, default=FromName.AGENT_AND_COMPANY
+    )
+    # C3: unique per account, ignoring case; blank means the account's company name.
+    company_name = models.CharField(max_length=100, blank=True)
+    from_address_mode = models.CharField(
+        max_length=10, choices=FromAddress.choices, default=FromAddress.DEFAULT
+    )
+    custom_from_address = models.EmailField(max_length=254, blank=True)
+    # C4: set when the owner of custom_from_address opened the link; reset when the address changes.
+    custom_from_verified_at = models.DateTimeField(null=True, blank=True)
+    # The nonce of the one verification link that may still be used; blank once used or reset.
+    custom_from_nonce = models.CharField(max_length=32, blank=True)
+    custom_from_verification_sent_at = models.DateTimeField(null=True, blank=True)
+    # C6: stored only as the sanitizer's output; {{full_name}}-style tokens filled at send time.
+    signature_html = models.TextField(blank=True)
     # C8: log a forwarded email to its original sender (on) or to the member who forwarded it (off).
     select_original_sender = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -45,11 +76,26 @@ class FallbackAddress(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "local_part"], name="fallbackaddress_local_unique")
+            models.UniqueConstraint(fields=["account", "local_part"], name="fallbackaddress_local_unique"),
+            models.UniqueConstraint(
+                "account",
+                Lower("company_name"),
+                condition=~models.Q(company_name=""),
+                name="fallbackaddress_company_name_unique",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.address
+
+    @property
+    def custom_from_verified(self) -> bool:
+        return bool(self.custom_from_address and self.custom_from_verified_at)
+
+    @property
+    def custom_from_pending(self) -> bool:
+        """C4: a custom address is chosen but not verified yet, so the default is used meanwhile."""
+        return self.from_address_mode == self.FromAddress.CUSTOM and not self.custom_from_verified
 
 
 class InboundMessage(models.Model):

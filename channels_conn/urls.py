@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from channels_conn import views
 
 app_name = "fallback"
 
-urlpatterns: list = []
+# Under /a/<subdomain>/settings/inboxes/<inbox_id>/fallback/
+urlpatterns = [
+    path("", views.configuration, name="configuration"),
+    path("preview/", views.preview, name="preview"),
+    path("check-domain/", views.check_domain, name="check_domain"),
+    path("verify/", views.verify, name="verify"),
+]

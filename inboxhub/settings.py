@@ -168,6 +168,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 INBOUND_DOMAIN = env_str("INBOUND_DOMAIN", "inbox.localhost")
 SENDING_DOMAIN_PAID = env_str("SENDING_DOMAIN_PAID", "mail.localhost")
 SENDING_DOMAIN_FREE = env_str("SENDING_DOMAIN_FREE", "free-mail.localhost")
+# C4: the SPF include a custom from address's domain needs so DMARC lets our mail through.
+SENDING_SPF_INCLUDE = env_str("SENDING_SPF_INCLUDE", f"_spf.{SENDING_DOMAIN_PAID}")
 SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
 SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525)
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 25 * 1024 * 1024)

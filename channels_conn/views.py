@@ -1,0 +1,181 @@
+"""The fallback address editor, Configuration tab (C1–C8, C12)."""
+
+import copy
+import logging
+import smtplib
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from channels_conn.forms import FallbackAddressForm
+from channels_conn.models import Channel, FallbackAddress
+from channels_conn.selectors import SIGNATURE_TOKENS, default_from_address, effective_from, render_signature
+from channels_conn.services import update_fallback_address, validate_custom_from_address
+from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
+from inboxes.models import Inbox
+from inboxhub.lib.html import sanitize_html
+from inboxhub.permissions import require
+from inboxhub.tenancy import MemberRequest, member_required
+
+log = logging.getLogger(__name__)
+PAGE = "channels_conn/configuration.html"
+
+
+def _editable(request: MemberRequest, inbox_id: int) -> tuple[Inbox, FallbackAddress]:
+    require(request.member, "manage_inboxes")
+    inbox = get_object_or_404(request.account.inboxes, pk=inbox_id)
+    fallback_address = get_object_or_404(
+        FallbackAddress.objects.select_related("account", "channel__inbox"),
+        account=request.account,
+        channel__inbox=inbox,
+        channel__kind=Channel.Kind.FALLBACK_EMAIL,
+    )
+    return inbox, fallback_address
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def configuration(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
+    inbox, fallback_address = _editable(request, inbox_id)
+    if request.method == "GET":
+        form = FallbackAddressForm(initial=FallbackAddressForm.initial_from(fallback_address))
+        return _render_page(request, inbox, fallback_address, form)
+    form = FallbackAddressForm(request.POST)
+    if form.is_valid() and _save(request, fallback_address, form):
+        return redirect("fallback:configuration", subdomain, inbox.pk)
+    fallback_address.refresh_from_db()
+    return _render_page(request, inbox, fallback_address, form, status=400)
+
+
+def _save(request: MemberRequest, fallback_address: FallbackAddress, form: FallbackAddressForm) -> bool:
+    try:
+        removed = update_fallback_address(fallback_address, **form.cleaned_data, by=request.member)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return False
+    messages.success(
+        request, "Fallback address settings saved. Email sent from this inbox uses them from now on."
+    )
+    if removed:
+        messages.warning(
+            request, "Removed from the signature because it is not safe in email: " + "; ".join(removed)
+        )
+    if request.POST.get("action") == "verify":
+        _send_verification(request, fallback_address)
+    return True
+
+
+def _send_verification(request: MemberRequest, fallback_address: FallbackAddress) -> None:
+    def link_for(token: str) -> str:
+        path = reverse("fallback:verify", args=[request.account.subdomain, fallback_address.channel.inbox_id])
+        return request.build_absolute_uri(f"{path}?{urlencode({'token': token})}")
+
+    try:
+        send_verification(fallback_address, link_for=link_for, by=request.member)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("verification mail to %s failed: %s", fallback_address.custom_from_address, exc)
+        messages.error(request, "The verification email could not be sent right now. Please try again later.")
+    else:
+        messages.info(
+            request,
+            f"We sent a verification link to {fallback_address.custom_from_address}. "
+            "It works once, for 24 hours.",
+        )
+
+
+def _render_page(request, inbox, fallback_address, form, *, status: int = 200) -> HttpResponse:
+    context = {
+        "inbox": inbox,
+        "fallback_address": fallback_address,
+        "form": form,
+        "active_tab": "configuration",
+        "default_address": default_from_address(request.member),
+        "tokens": SIGNATURE_TOKENS,
+        **_preview(request, fallback_address, form),
+        **_deliverability(fallback_address.custom_from_address),
+    }
+    return render(request, PAGE, context, status=status)
+
+
+def _preview(request: MemberRequest, fallback_address: FallbackAddress, form: FallbackAddressForm) -> dict:
+    """C7: from name, from address and signature as a contact would see them, from the form's values."""
+    draft = copy.copy(fallback_address)
+    if form.is_bound:
+        form.is_valid()
+        for name in FallbackAddressForm.FIELDS:
+            if name in getattr(form, "cleaned_data", {}):
+                setattr(draft, name, form.cleaned_data[name])
+        if draft.custom_from_address.lower() != fallback_address.custom_from_address.lower():
+            draft.custom_from_verified_at = None
+    signature = sanitize_html(draft.signature_html)
+    name, address = effective_from(draft, request.member)
+    return {
+        "preview": {
+            "name": name,
+            "address": address,
+            "signature": render_signature(signature.html, request.member),
+            "removed": signature.removed,
+            "pending": draft.custom_from_pending and bool(draft.custom_from_address),
+            "custom_address": draft.custom_from_address,
+            "send_from": draft.send_from,
+        }
+    }
+
+
+def _deliverability(address: str) -> dict:
+    if not address:
+        return {"domain_check": None}
+    try:
+        report = validate_custom_from_address(address)
+    except ValidationError as exc:
+        return {"domain_check": {"problem": " ".join(exc.messages), "report": None}}
+    return {"domain_check": {"problem": "", "report": report}}
+
+
+@require_POST
+@member_required
+def preview(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
+    """Render the preview from the posted form; nothing is saved (C7)."""
+    inbox, fallback_address = _editable(request, inbox_id)
+    form = FallbackAddressForm(request.POST)
+    return render(request, f"{PAGE}#preview", _preview(request, fallback_address, form))
+
+
+@require_GET
+@member_required
+def check_domain(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
+    """The DNS check of a custom from address as it is typed (C4)."""
+    inbox, fallback_address = _editable(request, inbox_id)
+    field = FallbackAddressForm.base_fields["custom_from_address"]
+    try:
+        address = field.clean(request.GET.get("custom_from_address", ""))
+    except ValidationError as exc:
+        return render(request, f"{PAGE}#deliverability", {"domain_check": {"problem": exc.messages[0]}})
+    return render(request, f"{PAGE}#deliverability", _deliverability(address))
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def verify(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
+    """Open a verification link: GET asks to confirm (mail scanners only GET), POST verifies (C4)."""
+    inbox, fallback_address = _editable(request, inbox_id)
+    token = request.POST.get("token", "") if request.method == "POST" else request.GET.get("token", "")
+    try:
+        if request.method == "POST":
+            confirm_verification(fallback_address, token, by=request.member)
+            messages.success(request, f"{fallback_address.custom_from_address} is verified.")
+            return redirect("fallback:configuration", subdomain, inbox.pk)
+        check_link(fallback_address, token)
+        refusal = ""
+    except LinkRefused as exc:
+        refusal = str(exc)
+    context = {"inbox": inbox, "fallback_address": fallback_address, "token": token, "refusal": refusal}
+    status = 400 if refusal and request.method == "POST" else 200
+    return render(request, "channels_conn/verify.html", context, status=status)
