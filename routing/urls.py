@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from routing import views
 
 app_name = "automation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.edit, name="edit"),
+]

@@ -41,3 +41,45 @@ class Stage(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TicketDefaults(models.Model):
+    """Whether an inbox's incoming conversations become tickets, and how those tickets start (C11)."""
+
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        URGENT = "urgent", "Urgent"
+
+    class OwnerMode(models.TextChoices):
+        CONVERSATION_OWNER = "conversation_owner", "Conversation owner"
+        MEMBER = "member", "A specific member"
+        NOBODY = "nobody", "No owner"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ticket_defaults")
+    inbox = models.ForeignKey("inboxes.Inbox", on_delete=models.CASCADE, related_name="ticket_defaults")
+    create_tickets = models.BooleanField(default=False)
+    # Deleting a pipeline or stage leaves the defaults unset rather than deleting them; the tab says so.
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    owner_mode = models.CharField(
+        max_length=20, choices=OwnerMode.choices, default=OwnerMode.CONVERSATION_OWNER
+    )
+    # Used when owner_mode is "member"; a removed member leaves it empty and the tab asks for another.
+    owner = models.ForeignKey(
+        "inboxhub.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "inbox"], name="ticketdefaults_one_per_inbox"),
+        ]
+        verbose_name_plural = "ticket defaults"
+
+    def __str__(self) -> str:
+        return f"Ticket defaults of {self.inbox}"

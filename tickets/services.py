@@ -1,9 +1,14 @@
 """State changes for pipelines and stages."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from inboxhub.models import Account
-from tickets.models import Pipeline, Stage
+from inboxes.models import Inbox
+from inboxhub.models import Account, Membership
+from inboxhub.permissions import require
+from inboxhub.services import record_change
+from tickets.models import Pipeline, Stage, TicketDefaults
 
 DEFAULT_STAGES = [("New", False), ("Waiting on contact", False), ("Waiting on us", False), ("Closed", True)]
 
@@ -17,3 +22,69 @@ def create_default_pipeline(account: Account) -> Pipeline:
         for i, (name, closed) in enumerate(DEFAULT_STAGES)
     )
     return pipeline
+
+
+@transaction.atomic
+def update_ticket_defaults(
+    defaults: TicketDefaults,
+    *,
+    create_tickets: bool,
+    pipeline: Pipeline | None,
+    stage: Stage | None,
+    priority: str,
+    owner_mode: str,
+    owner: Membership | None,
+    by: Membership,
+) -> TicketDefaults:
+    """Choose whether incoming conversations become tickets, and their pipeline, stage, priority, owner (C11).
+
+    `defaults` may be unsaved (an inbox whose tab was never saved): it is created here.
+    """
+    for obj in (defaults, pipeline, stage, owner):
+        if obj is not None:
+            assert obj.account_id == by.account_id, "member and object in different accounts"
+    require(by, "manage_inboxes")
+    if pipeline is None:
+        raise ValidationError({"pipeline": "Choose the pipeline new tickets start in."})
+    if stage is None:
+        raise ValidationError({"stage": "Choose the stage new tickets start at."})
+    if stage.pipeline_id != pipeline.pk:
+        message = (
+            f"“{stage.name}” is not a stage of the pipeline “{pipeline.name}”. Choose one of its stages."
+        )
+        raise ValidationError({"stage": message})
+    if priority not in TicketDefaults.Priority.values:
+        raise ValidationError({"priority": "Choose a priority."})
+    if owner_mode not in TicketDefaults.OwnerMode.values:
+        raise ValidationError({"owner_mode": "Choose who owns new tickets."})
+    if owner_mode == TicketDefaults.OwnerMode.MEMBER and owner is None:
+        raise ValidationError({"owner": "Choose the member who owns new tickets."})
+    if owner_mode != TicketDefaults.OwnerMode.MEMBER:
+        owner = None
+    # The inbox's row lock serialises the first save, so two editors never create two rows.
+    list(Inbox.objects.select_for_update().filter(pk=defaults.inbox_id).values_list("pk", flat=True))
+    defaults, _ = TicketDefaults.objects.select_for_update().get_or_create(
+        account_id=defaults.account_id, inbox_id=defaults.inbox_id
+    )
+    defaults.create_tickets = create_tickets
+    defaults.pipeline = pipeline
+    defaults.stage = stage
+    defaults.priority = priority
+    defaults.owner_mode = owner_mode
+    defaults.owner = owner
+    defaults.updated_at = timezone.now()
+    defaults.save(
+        update_fields=["create_tickets", "pipeline", "stage", "priority", "owner_mode", "owner", "updated_at"]
+    )
+    record_change(
+        by,
+        defaults,
+        "ticket_defaults_updated",
+        create_tickets=create_tickets,
+        pipeline=pipeline.pk,
+        stage=stage.pk,
+        priority=priority,
+        owner_mode=owner_mode,
+        owner=owner.pk if owner else None,
+    )
+    return defaults

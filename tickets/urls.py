@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tickets import views
 
 app_name = "ticket_settings"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.edit, name="edit"),
+    path("stages/", views.stages, name="stages"),
+]
