@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from channels_conn.parsing import MAX_FILENAME_LENGTH, clean_filename, html_to_text, parse_message
+from tests.corpora import CORPORA
 
 SAMPLES = Path(__file__).parent / "samples"
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 
 
 def parse_sample(path: str):

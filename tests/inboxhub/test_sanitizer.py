@@ -2,15 +2,14 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from bleach._vendor import html5lib
-from django.conf import settings
 
 from inboxhub.lib.html import sanitize_html
+from tests.corpora import CORPORA
 
-XSS_CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "xss" / "vectors.json"
+XSS_CORPUS = CORPORA / "xss" / "vectors.json"
 NEVER_ALLOWED = {
     "script", "style", "svg", "math", "iframe", "object", "embed", "base", "meta", "form", "link",
     "noscript", "template", "title", "frame", "frameset", "applet", "input", "button", "textarea",
