@@ -3,6 +3,10 @@
 `ingest_inbound` is what the Celery task calls with a claimed spool row. It
 raises on failure, so the task records the reason and retries (G5), and it
 is safe to run twice: each inbox keeps one message per Message-ID (G4).
+
+The sender is authenticated here, once per spool row and never in the SMTP
+session (G8): a slow or dead DNS costs a bounded time and gives a
+`temperror` verdict, never a failed message.
 """
 
 import logging
@@ -10,6 +14,7 @@ import logging
 from django.db import IntegrityError
 from django_scopes import scope, scopes_disabled
 
+from channels_conn.authentication import AuthVerdict, Method, evaluate_sender
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import parse_message
 from inboxes.models import Message
@@ -36,9 +41,22 @@ def resolve_fallback_address(recipient: str) -> FallbackAddress | None:
         )
 
 
+def authenticate_sender(inbound: InboundMessage) -> AuthVerdict:
+    """The sender authentication of a spooled message; not verified when the evaluation breaks (G8)."""
+    try:
+        return evaluate_sender(
+            raw=bytes(inbound.raw), peer_ip=inbound.peer_ip, helo=inbound.helo, mail_from=inbound.mail_from
+        )
+    except Exception:
+        # A bug in the evaluation must not hold mail back; it only withholds trust.
+        logger.exception("inbound #%s: sender authentication failed", inbound.pk)
+        return AuthVerdict(False, "", Method.NONE, "evaluation error")
+
+
 def ingest_inbound(inbound: InboundMessage) -> None:
-    """Parse a spooled message and log it in the inbox of each recipient (G3, G4)."""
+    """Parse a spooled message, authenticate its sender, and log it in each recipient's inbox (G3, G4, G8)."""
     parsed = parse_message(bytes(inbound.raw))
+    verdict = authenticate_sender(inbound)
     # A token-bearing recipient first, so a copy to both `support@` and `support+token@` threads.
     recipients = sorted(inbound.rcpt_tos, key=lambda recipient: "+" not in recipient.split("@")[0])
     delivered = 0
@@ -56,7 +74,7 @@ def ingest_inbound(inbound: InboundMessage) -> None:
         inbox = channel.inbox
         with scope(account=fallback_address.account):
             try:
-                receive_message(inbox, parsed, recipient=recipient, inbound=inbound)
+                receive_message(inbox, parsed, recipient=recipient, inbound=inbound, verdict=verdict)
             except IntegrityError:
                 # Another worker stored the same Message-ID first (G4); anything else is a failure.
                 message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)

@@ -119,6 +119,11 @@ class Message(models.Model):
         FORWARDER_C8_OFF = "forwarder_c8_off", "Member who forwarded it"
         STRANGER_FORWARD = "stranger_forward", "Forward from a non-member"
 
+    class AuthVerdict(models.TextChoices):
+        # Blank on outgoing messages and on mail received before sender authentication (G8).
+        AUTHENTICATED = "authenticated", "Authenticated"
+        NOT_VERIFIED = "not_verified", "Not verified"
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
@@ -145,9 +150,17 @@ class Message(models.Model):
     inbound = models.ForeignKey(
         "channels_conn.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # Sender authentication (G8) fills these in.
-    auth_verdict = models.CharField(max_length=20, blank=True)
+    # Sender authentication (G8): the verdict on the From domain, its reason in words
+    # ("dkim=pass (acme.example, aligned)", "spf=fail", "temperror") and every check's result.
+    auth_verdict = models.CharField(max_length=20, choices=AuthVerdict.choices, blank=True)
     auth_reason = models.TextField(blank=True)
+    auth_results = models.JSONField(null=True, blank=True)
+    # The From domain's DMARC policy is reject or quarantine and the message failed it: kept, flagged.
+    spoofing_suspected = models.BooleanField(default=False)
+    # The member whose address the From names when the sender is not verified as them.
+    claimed_member = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = ScopedManager(account="account")
 
@@ -169,6 +182,10 @@ class Message(models.Model):
     @property
     def is_different_sender(self) -> bool:
         return self.sender_role == self.SenderRole.DIFFERENT_SENDER
+
+    @property
+    def is_sender_authenticated(self) -> bool:
+        return self.auth_verdict == self.AuthVerdict.AUTHENTICATED
 
 
 def attachment_storage_key(instance: "Attachment", filename: str) -> str:

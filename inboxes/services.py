@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from channels_conn.authentication import AuthVerdict
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import Address, ParsedAttachment, ParsedMessage
 from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
@@ -63,24 +64,75 @@ class Attribution:
     sent_at: datetime | None
     forwarded_original: dict | None = None
     notes: list[str] = field(default_factory=list)
+    # The member an unverified sender claims to be (G8): shown as "sender not verified".
+    claimed_member: Membership | None = None
 
 
-def trusted_forwarding_member(account: Account, parsed: ParsedMessage, inbound: InboundMessage | None):
-    """The member of the account who forwarded this message, or None when it is not one (C8).
+@dataclass(frozen=True)
+class MemberSender:
+    """The member whose address a message's From names, and whether the verdict proves it is them."""
 
-    The one place that decides whether a forward is a member's. The sender
-    authentication issue (G8) adds its verdict here: a From address alone
-    will then no longer be enough.
+    member: Membership | None
+    verified: bool
+
+    @property
+    def trusted(self) -> Membership | None:
+        return self.member if self.verified else None
+
+    @property
+    def claimed(self) -> Membership | None:
+        """The member an unverified sender claims to be."""
+        return None if self.verified else self.member
+
+
+def _domain_of(email: str) -> str:
+    domain = email.rpartition("@")[2].strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def is_verified_as(verdict: AuthVerdict | None, email: str) -> bool:
+    """Whether the verdict authenticates the domain of `email` (G8).
+
+    The verdict's domain is the From domain that an aligned DKIM or SPF pass,
+    a trusted network or a trusted relay vouched for; it must be the
+    address's own domain, so a pass for another domain never counts.
+    """
+    if verdict is None or not verdict.authenticated or not verdict.domain or "@" not in email:
+        return False
+    return verdict.domain == _domain_of(email)
+
+
+def member_sender(account: Account, parsed: ParsedMessage, *, verdict: AuthVerdict | None) -> MemberSender:
+    """Whether a message is a member's: the one check behind every trust in a member's mail (C8, G8).
+
+    A From address alone is never enough: the member is trusted only when the
+    sender is authenticated as the domain of their address. Anything that
+    trusts a member's mail (recognising a forwarder; a reply by mail) asks here.
     """
     if not parsed.sender.email:
-        return None
-    return (
+        return MemberSender(None, verified=False)
+    member = (
         Membership.objects.filter(
             account=account, user__email__iexact=parsed.sender.email, user__is_active=True
         )
         .select_related("user")
         .first()
     )
+    return MemberSender(member, verified=member is not None and is_verified_as(verdict, parsed.sender.email))
+
+
+def trusted_forwarding_member(
+    account: Account, parsed: ParsedMessage, *, verdict: AuthVerdict | None
+) -> Membership | None:
+    """The member who forwarded this message when authenticated as them, or None (C8, G8)."""
+    return member_sender(account, parsed, verdict=verdict).trusted
+
+
+def _verdict_text(verdict: AuthVerdict | None) -> str:
+    return verdict.label if verdict is not None else "not verified: no sender authentication was run"
 
 
 def _address_text(address: Address) -> str:
@@ -103,12 +155,13 @@ def _forwarded_details(parsed: ParsedMessage, *, member: Membership | None) -> d
 
 
 def attribute_message(
-    fallback_address: FallbackAddress | None, parsed: ParsedMessage, inbound
+    fallback_address: FallbackAddress | None, parsed: ParsedMessage, *, verdict: AuthVerdict | None
 ) -> Attribution:
-    """Decide whom a message is logged to: From, or a member's forward per the C8 switch (C8, C9, G6).
+    """Decide whom a message is logged to: From, or a member's forward per the C8 switch (C8, C9, G6, G8).
 
     Reply-To is never identity, and the forwarded block counts only when a
-    member forwarded it; a stranger's "forward" stays the stranger's.
+    member forwarded it and the sender is authenticated as them; anyone
+    else's "forward" stays theirs.
     """
     account = fallback_address.account if fallback_address else None
     own = Attribution(
@@ -125,26 +178,40 @@ def attribute_message(
     reply_to = [a.email for a in parsed.reply_to if a.email and a.email != parsed.sender.email]
     if reply_to:
         own.notes.append(f"Reply-To ({', '.join(reply_to)}) is never used to identify the sender.")
-    original = parsed.forwarded
-    if original is None or account is None:
+    if account is None:
         return own
-    member = trusted_forwarding_member(account, parsed, inbound)
+    sender = member_sender(account, parsed, verdict=verdict)
+    own.claimed_member = sender.claimed
+    if sender.claimed is not None:
+        own.notes.append(
+            f"The From header names the member {sender.claimed.user.full_name} ({parsed.sender.email}), "
+            f"but the sender is {_verdict_text(verdict)}; it is handled as a stranger's mail."
+        )
+    original = parsed.forwarded
+    if original is None:
+        return own
+    member = sender.trusted
     client = FORWARDING_CLIENTS.get(original.client, original.client)
     if member is None:
         own.attributed_by = Message.AttributedBy.STRANGER_FORWARD
         own.forwarded_original = _forwarded_details(parsed, member=None)
         claimed = original.sender.email or "an unreadable sender"
+        why = (
+            f"{parsed.sender.email} is a member's address but the sender is not verified as them"
+            if sender.claimed is not None
+            else f"{parsed.sender.email} is not a member of this account"
+        )
         own.note = (
-            f"Looks like a forward ({client}) of mail from {claimed}, "
-            f"but {parsed.sender.email} is not a member of this account, so it is logged to "
+            f"Looks like a forward ({client}) of mail from {claimed}, but {why}, so it is logged to "
             f"{parsed.sender.email}. The detected original is shown, not trusted."
         )
         return own
+    verified = f"The sender is {_verdict_text(verdict)} ({verdict.reason})."
     if not original.sender.email:
         own.forwarded_original = _forwarded_details(parsed, member=member)
         own.note = (
             f"Forwarded by the member {parsed.sender.email} ({client}), but the original sender could "
-            f"not be read unambiguously, so it is logged to {parsed.sender.email}."
+            f"not be read unambiguously, so it is logged to {parsed.sender.email}. {verified}"
         )
         return own
     forwarded = Attribution(
@@ -152,7 +219,7 @@ def attribute_message(
         attributed_by=Message.AttributedBy.FORWARDED_BLOCK,
         note=(
             f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
-            f"The inbox logs forwarded mail to the original sender, {original.sender.email}."
+            f"{verified} The inbox logs forwarded mail to the original sender, {original.sender.email}."
         ),
         subject=original.subject or parsed.subject,
         text=parsed.text_without_forward_header or original.text or parsed.text,
@@ -169,8 +236,8 @@ def attribute_message(
         forwarded.attributed_by = Message.AttributedBy.FORWARDER_C8_OFF
         forwarded.note = (
             f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
-            f"'Select original sender of forwarded emails' is off for this inbox, so it is logged to "
-            f"{parsed.sender.email}; the original sender was {original.sender.email}."
+            f"{verified} 'Select original sender of forwarded emails' is off for this inbox, so it is "
+            f"logged to {parsed.sender.email}; the original sender was {original.sender.email}."
         )
     return forwarded
 
@@ -331,18 +398,38 @@ def _store_attachments(message: Message, attachments: list[ParsedAttachment]) ->
 # --- receiving a message (G3, G4) ---
 
 
+def _verdict_fields(verdict: AuthVerdict | None) -> dict:
+    if verdict is None:
+        return {}
+    return {
+        "auth_verdict": Message.AuthVerdict.AUTHENTICATED
+        if verdict.authenticated
+        else Message.AuthVerdict.NOT_VERIFIED,
+        "auth_reason": verdict.reason,
+        "auth_results": verdict.as_dict(),
+        "spoofing_suspected": verdict.spoofing_suspected,
+    }
+
+
 def _addresses(addresses: list[Address]) -> list[dict]:
     return [{"name": _display_name(a.name), "email": a.email} for a in addresses if a.email]
 
 
 @transaction.atomic
 def receive_message(
-    inbox: Inbox, parsed: ParsedMessage, *, recipient: str, inbound: InboundMessage | None = None
+    inbox: Inbox,
+    parsed: ParsedMessage,
+    *,
+    recipient: str,
+    inbound: InboundMessage | None = None,
+    verdict: AuthVerdict | None = None,
 ) -> Message:
-    """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9).
+    """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9, G8).
 
     Idempotent: a message whose Message-ID this inbox already has is returned
     as it is (G4); a message without one gets an id derived from its bytes.
+    `verdict` is the sender authentication of the raw message; without one,
+    nobody's mail is trusted as a member's.
     """
     account = inbox.account
     message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
@@ -350,7 +437,7 @@ def receive_message(
     if existing is not None:
         return existing
     fallback_address = FallbackAddress.objects.filter(account=account, channel__inbox=inbox).first()
-    attribution = attribute_message(fallback_address, parsed, inbound)
+    attribution = attribute_message(fallback_address, parsed, verdict=verdict)
     sender = attribution.sender
     if not sender.email:
         raise ValueError(
@@ -402,6 +489,8 @@ def receive_message(
         attribution_note=" ".join(notes),
         forwarded_original=attribution.forwarded_original,
         inbound=inbound,
+        **_verdict_fields(verdict),
+        claimed_member=attribution.claimed_member,
     )
     skipped = _store_attachments(message, parsed.attachments)
     if skipped:
@@ -413,3 +502,4 @@ def receive_message(
         conversation.last_message_at = now
         conversation.save(update_fields=["last_message_at"])
     return message
+

@@ -40,7 +40,9 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     conversation = get_object_or_404(
         request.account.conversations.select_related("contact", "inbox", "assignee__user"), pk=conversation_id
     )
-    context = {"conversation": conversation, "messages_list": selectors.thread_messages(conversation)}
+    # The member an unverified sender claims to be is named on the message (G8), in the same query.
+    messages_list = selectors.thread_messages(conversation).select_related("claimed_member__user")
+    context = {"conversation": conversation, "messages_list": messages_list}
     return render(request, "inboxes/thread.html", context)
 
 

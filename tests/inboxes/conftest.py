@@ -1,6 +1,7 @@
 import pytest
 from django_scopes import scope
 
+from tests.dnsserver import DNSServer
 from tests.inboxes.helpers import default_inbox
 
 
@@ -8,6 +9,20 @@ from tests.inboxes.helpers import default_inbox
 def media_root(settings, tmp_path):
     """Attachments go to a fresh folder per test."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def quiet_dns(settings):
+    """Sender authentication asks an empty DNS on loopback, never the system's (G8).
+
+    Tests that need records add them to this server (`quiet_dns.add_txt(...)`).
+    """
+    settings.TRUSTED_NETWORKS = []
+    settings.TRUSTED_RELAYS = []
+    settings.TRUSTED_AUTHSERV_ID = ""
+    with DNSServer() as server:
+        settings.DNS_NAMESERVERS = [server.address]
+        yield server
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from django_scopes import scope, scopes_disabled
 
+from channels_conn.authentication import AuthVerdict, Method
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import Address, ForwardedOriginal, ParsedAttachment, ParsedMessage
 from inboxes.models import Inbox, Message
@@ -75,9 +76,23 @@ def attachment(filename="invoice.pdf", payload=b"%PDF-1.4 fake", content_type="a
     return ParsedAttachment(filename=filename, content_type=content_type, payload=payload)
 
 
-def receive(inbox: Inbox, message: ParsedMessage, *, recipient: str | None = None, inbound=None) -> Message:
+def verified_as(domain: str) -> AuthVerdict:
+    """The verdict of a message with an aligned DKIM signature of `domain` (G8)."""
+    return AuthVerdict(True, domain, Method.DKIM, f"dkim=pass ({domain}, aligned)")
+
+
+def receive(
+    inbox: Inbox,
+    message: ParsedMessage,
+    *,
+    recipient: str | None = None,
+    inbound=None,
+    verdict: AuthVerdict | None = None,
+) -> Message:
     with scope(account=inbox.account):
-        return receive_message(inbox, message, recipient=recipient or address_of(inbox), inbound=inbound)
+        return receive_message(
+            inbox, message, recipient=recipient or address_of(inbox), inbound=inbound, verdict=verdict
+        )
 
 
 def spool(raw: bytes, *rcpt_tos: str, mail_from: str = "carol@customer.example", **fields) -> InboundMessage:

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from channels_conn.parsing import Address
-from tests.inboxes.helpers import forward_of, parsed, receive
+from tests.inboxes.helpers import forward_of, parsed, receive, verified_as
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,7 @@ def test_a_contact_page_shows_the_timeline_with_original_ccs(client, agent, admi
             cc=[Address(name="", email="added@alpha.example")],
             original_cc=[Address(name="", email="dave@customer.example")],
         ),
+        verdict=verified_as("alpha.example"),
     )
     client.force_login(agent.user)
     text = client.get(contact_url(message.conversation.contact)).text

@@ -1,5 +1,7 @@
 """ingest_inbound: from a spooled raw message to conversations (G3, G4, G6, A2, A3)."""
 
+import ipaddress
+
 import pytest
 from django_scopes import scope
 
@@ -147,7 +149,11 @@ My widget is broken.
 """
 
 
-def test_a_members_gmail_forward_is_logged_to_the_original_sender_with_only_original_ccs(admin, inbox):
+def test_a_members_gmail_forward_is_logged_to_the_original_sender_with_only_original_ccs(
+    admin, inbox, settings
+):
+    # The member's own mail server: a trusted network authenticates its clients (G8).
+    settings.TRUSTED_NETWORKS = [ipaddress.ip_network("192.0.2.0/24")]
     to = address_of(inbox)
     raw = raw_mail(
         to=to,

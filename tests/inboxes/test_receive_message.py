@@ -7,7 +7,16 @@ from channels_conn.parsing import Address
 from inboxes.models import Attachment, Contact, Conversation, Message
 from inboxes.reply_tokens import make_reply_token, reply_address
 from tests.factories import MembershipFactory
-from tests.inboxes.helpers import CAROL, address_of, attachment, fallback_address, forward_of, parsed, receive
+from tests.inboxes.helpers import (
+    CAROL,
+    address_of,
+    attachment,
+    fallback_address,
+    forward_of,
+    parsed,
+    receive,
+    verified_as,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +165,9 @@ def test_a_sender_that_could_not_be_read_fails_loudly_instead_of_guessing(inbox)
 
 
 def test_a_members_forward_is_logged_to_the_original_sender_when_c8_is_on(admin, inbox):
-    message = receive(inbox, forward_of(CAROL, by="alice@alpha.example"))
+    message = receive(
+        inbox, forward_of(CAROL, by="alice@alpha.example"), verdict=verified_as("alpha.example")
+    )
     assert message.conversation.contact.email == "carol@customer.example"
     assert message.attributed_by == Message.AttributedBy.FORWARDED_BLOCK
     assert "Gmail" in message.attribution_note and "Alice Admin" in message.attribution_note
@@ -169,7 +180,9 @@ def test_a_members_forward_is_logged_to_the_member_when_c8_is_off(admin, inbox):
     address = fallback_address(inbox)
     address.select_original_sender = False
     address.save(update_fields=["select_original_sender"])
-    message = receive(inbox, forward_of(CAROL, by="ALICE@alpha.example".lower()))
+    message = receive(
+        inbox, forward_of(CAROL, by="ALICE@alpha.example".lower()), verdict=verified_as("alpha.example")
+    )
     assert message.conversation.contact.email == "alice@alpha.example"
     assert message.conversation.contact.name == "Alice Admin"
     assert message.attributed_by == Message.AttributedBy.FORWARDER_C8_OFF
@@ -177,7 +190,9 @@ def test_a_members_forward_is_logged_to_the_member_when_c8_is_off(admin, inbox):
 
 
 def test_a_forward_by_a_member_of_another_account_is_a_strangers(admin, outsider, inbox):
-    message = receive(inbox, forward_of(CAROL, by="charlie@bravo.example"))
+    message = receive(
+        inbox, forward_of(CAROL, by="charlie@bravo.example"), verdict=verified_as("bravo.example")
+    )
     assert message.conversation.contact.email == "charlie@bravo.example"
     assert message.attributed_by == Message.AttributedBy.STRANGER_FORWARD
 
@@ -200,18 +215,19 @@ def test_only_the_original_ccs_of_a_forward_are_kept(admin, inbox):
             cc=[Address(name="", email="added-while-forwarding@alpha.example")],
             original_cc=[Address(name="Dave", email="dave@customer.example")],
         ),
+        verdict=verified_as("alpha.example"),
     )
     assert message.cc == [{"name": "Dave", "email": "dave@customer.example"}]
 
 
 def test_an_agents_forward_counts_as_a_members(agent, inbox):
-    message = receive(inbox, forward_of(CAROL, by="bob@alpha.example"))
+    message = receive(inbox, forward_of(CAROL, by="bob@alpha.example"), verdict=verified_as("alpha.example"))
     assert message.conversation.contact.email == "carol@customer.example"
 
 
 def test_an_inactive_users_forward_is_a_strangers(admin, inbox):
     member = MembershipFactory(account=admin.account, user__email="gone@alpha.example", user__is_active=False)
-    message = receive(inbox, forward_of(CAROL, by=member.user.email))
+    message = receive(inbox, forward_of(CAROL, by=member.user.email), verdict=verified_as("alpha.example"))
     assert message.attributed_by == Message.AttributedBy.STRANGER_FORWARD
 
 

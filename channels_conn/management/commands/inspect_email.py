@@ -1,23 +1,36 @@
-"""`manage.py inspect_email FILE`: what the pipeline reads from a raw message, as JSON (G7)."""
+"""`manage.py inspect_email FILE`: what the pipeline reads from a raw message, as JSON (G7, G8)."""
 
 import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from channels_conn.authentication import evaluate_offline
 from channels_conn.parsing import inspect_message, parse_message
 
 
 class Command(BaseCommand):
-    help = "Print, as JSON, what the pipeline reads from a raw message (FILE, or - for stdin)."
+    help = (
+        "Print, as JSON, what the pipeline reads from a raw message (FILE, or - for stdin), "
+        "with what can be checked of its sender without the SMTP connection."
+    )
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="a raw message (.eml); - reads standard input")
+        parser.add_argument(
+            "--trusted-authserv-id",
+            default=None,
+            help="read the verdict from the topmost Authentication-Results header of this authserv-id "
+            "(the relay in front); any other such header is ignored",
+        )
 
-    def handle(self, *args, file: str, **options):
+    def handle(self, *args, file: str, trusted_authserv_id: str | None, **options):
         raw = self._read(file, options.get("stdin") or sys.stdin.buffer)
-        self.stdout.write(json.dumps(inspect_message(parse_message(raw)), ensure_ascii=False, indent=2))
+        result = inspect_message(parse_message(raw))
+        # DKIM, DMARC by DKIM, or the relay's verdict: SPF needs the client's IP, which a file lacks.
+        result["authentication"] = evaluate_offline(raw, trusted_authserv_id=trusted_authserv_id)
+        self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))
 
     def _read(self, file: str, stdin) -> bytes:
         if file == "-":
