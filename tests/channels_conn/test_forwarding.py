@@ -1,7 +1,6 @@
 """Forwarded-mail detection (G6, C9): inline blocks of six clients in five languages, and rfc822."""
 
 import json
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -217,7 +216,7 @@ def test_an_unreadable_forward_date_is_none():
     "body",
     ["From: x\n" * 50_000, "---------- Forwarded message ---------\n" * 20_000, ("_" * 40 + "\n") * 30_000],
 )
-def test_a_text_of_many_header_like_lines_is_read_quickly(body):
-    started = time.monotonic()
-    parse_message(f"From: a@alpha.example\nSubject: Fwd: hi\n\n{body}".encode())
-    assert time.monotonic() - started < 2
+def test_a_text_of_many_header_like_lines_is_not_taken_for_a_forward(body):
+    # Guards against catastrophic backtracking too: pytest-timeout stops a run that hangs.
+    parsed = parse_message(f"From: a@alpha.example\nSubject: Fwd: hi\n\n{body}".encode())
+    assert parsed.forwarded is None

@@ -1,7 +1,6 @@
 """Reading raw messages (G3, B1, B2, B5, B7, CVE-2023-27043): never raises, says what it could not read."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -193,35 +192,29 @@ def test_a_name_with_nothing_left_becomes_attachment(name):
     assert clean_filename(name) == "attachment"
 
 
-def test_ten_thousand_tiny_parts_are_capped_quickly():
+def test_ten_thousand_tiny_parts_are_capped_at_a_thousand():
     parts = b"".join(b"--x\nContent-Type: text/plain\n\np%d\n" % i for i in range(10_000))
     raw = b'From: a@kund.example\nContent-Type: multipart/mixed; boundary="x"\n\n' + parts + b"--x--\n"
-    started = time.monotonic()
     parsed = parse_message(raw)
-    assert time.monotonic() - started < 2
     assert "more than 1000 parts; the rest was not read" in parsed.defects
 
 
-def test_thousand_deep_nesting_is_capped_quickly():
+def test_thousand_deep_nesting_is_capped_at_fifty_levels():
     opening = b"".join(
         b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(1000)
     )
     closing = b"".join(b"--b%d--\n" % i for i in reversed(range(1000)))
     raw = b"From: a@kund.example\n" + opening + b"Content-Type: text/plain\n\nhello\n" + closing
-    started = time.monotonic()
     parsed = parse_message(raw)
-    assert time.monotonic() - started < 2
     assert any("nested deeper than 50 levels" in defect for defect in parsed.defects)
 
 
-def test_thousand_nested_attached_messages_are_capped_quickly():
+def test_thousand_nested_attached_messages_are_capped_at_fifty_levels():
     raw = (
         b"".join(b"From: a@kund.example\nContent-Type: message/rfc822\n\n" for _ in range(1000))
         + b"\nhello\n"
     )
-    started = time.monotonic()
     parsed = parse_message(raw)
-    assert time.monotonic() - started < 2
     assert any("nested deeper than 50 levels" in defect for defect in parsed.defects)
 
 

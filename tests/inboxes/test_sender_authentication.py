@@ -9,7 +9,6 @@ sender is authenticated as alpha.example.
 import base64
 import ipaddress
 import smtplib
-import time
 from dataclasses import dataclass
 
 import dkim
@@ -20,7 +19,6 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from channels_conn import spool as inbound_spool
-from channels_conn.authentication import DNS_BUDGET
 from channels_conn.models import InboundMessage
 from inboxes.ingest import ingest_inbound
 from inboxes.models import Contact, Message
@@ -267,12 +265,9 @@ def test_a_dead_dns_gives_temperror_and_the_message_is_still_processed(dns, admi
     to = address_of(inbox)
     inbound = spooled(forward(to), to)
 
-    started = time.monotonic()
     state = inbound_spool.process_inbound_message(inbound.pk)
-    elapsed = time.monotonic() - started
 
     assert state == InboundMessage.State.PROCESSED
-    assert elapsed < DNS_BUDGET + 2
     message = only_message(inbox)
     assert message.auth_verdict == Message.AuthVerdict.NOT_VERIFIED
     assert message.auth_reason == "temperror"
