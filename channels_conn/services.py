@@ -57,6 +57,21 @@ def _free_company_name(inbox: Inbox) -> str:
     return ""  # blank stands for the account's company name until an admin picks one
 
 
+@transaction.atomic
+def set_channel_enabled(channel: Channel, enabled: bool, *, by) -> Channel:
+    """Turn a channel on or off; mail to a channel that is off is refused (F2)."""
+    from inboxhub.permissions import require
+    from inboxhub.services import record_change
+
+    assert channel.account_id == by.account_id, "member and channel in different accounts"
+    require(by, "manage_inboxes")
+    if channel.enabled != enabled:
+        channel.enabled = enabled
+        channel.save(update_fields=["enabled"])
+        record_change(by, channel, "channel_turned_on" if enabled else "channel_turned_off", enabled=enabled)
+    return channel
+
+
 # --- Fallback address editor (C1–C8, C12) ---------------------------------------------------
 
 INBOXHUB_DOMAINS_MESSAGE = (

@@ -5,7 +5,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_scopes import ScopedManager
 
-from inboxhub.models import Account, Membership
+from inboxhub.models import Account, Membership, Team
 
 
 class Inbox(models.Model):
@@ -35,6 +35,44 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class InboxAccess(models.Model):
+    """One member or team on an inbox's access list (B5, B6); used while the inbox's access is specific."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="access_grants")
+    member = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="inbox_grants"
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="inbox_grants"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(member__isnull=False, team__isnull=True)
+                | models.Q(member__isnull=True, team__isnull=False),
+                name="inboxaccess_member_or_team",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "inbox", "member"],
+                condition=models.Q(member__isnull=False),
+                name="inboxaccess_member_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "inbox", "team"],
+                condition=models.Q(team__isnull=False),
+                name="inboxaccess_team_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member or self.team} on {self.inbox}"
 
 
 class Contact(models.Model):

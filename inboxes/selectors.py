@@ -102,11 +102,18 @@ def _different_sender(prefix: str = "") -> Q:
     return Q(**{f"{prefix}sender_role": Message.SenderRole.DIFFERENT_SENDER})
 
 
-def contact_timeline(contact: Contact, *, size: int = 100) -> list[Message]:
-    """The messages logged to a contact, newest first (H6); a different sender's are not theirs."""
+def contact_timeline(
+    contact: Contact, *, inboxes: QuerySet[Inbox] | None = None, size: int = 100
+) -> list[Message]:
+    """The messages logged to a contact, newest first (H6); a different sender's are not theirs.
+
+    `inboxes`: only messages of these inboxes, the ones the reader can see (B6).
+    """
+    messages = Message.objects.filter(account=contact.account, conversation__contact=contact)
+    if inboxes is not None:
+        messages = messages.filter(inbox__in=inboxes)
     return list(
-        Message.objects.filter(account=contact.account, conversation__contact=contact)
-        .exclude(_different_sender())
+        messages.exclude(_different_sender())
         .select_related("conversation__inbox")
         .prefetch_related("attachments")
         .order_by("-created_at", "-pk")[:size]

@@ -7,17 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels_conn.authentication import AuthVerdict
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import Address, ParsedAttachment, ParsedMessage
-from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
+from inboxes.models import Attachment, Contact, Conversation, Inbox, InboxAccess, Message
+from inboxes.permissions import create_inbox_refusal
 from inboxes.reply_tokens import split_recipient, verify_reply_token
 from inboxhub.lib.html import sanitize_html
 from inboxhub.models import Account, Membership
+from inboxhub.permissions import require
+from inboxhub.services import record_change
 from routing.services import route_new_conversation
 
 logger = logging.getLogger(__name__)
@@ -503,3 +507,124 @@ def receive_message(
         conversation.save(update_fields=["last_message_at"])
     return message
 
+
+# --- inbox settings: rename, access list, new inboxes (B2, B5, E1, A3) ---
+
+INBOX_NAME_MAX_LENGTH = 100
+
+
+def clean_inbox_name(account: Account, name: str, *, exclude: Inbox | None = None) -> str:
+    """The name trimmed, or ValidationError: required, at most 100 characters, unique in the account (B2)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the inbox a name."})
+    if len(name) > INBOX_NAME_MAX_LENGTH:
+        raise ValidationError({"name": f"Inbox names are at most {INBOX_NAME_MAX_LENGTH} characters."})
+    clash = Inbox.objects.filter(account=account, name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": "Another inbox already has this name."})
+    return name
+
+
+def _same_account(by: Membership, *objects) -> None:
+    for obj in objects:
+        assert obj.account_id == by.account_id, "member and object in different accounts"
+
+
+@transaction.atomic
+def rename_inbox(inbox: Inbox, *, name: str, by: Membership) -> Inbox:
+    """Rename an inbox (B2)."""
+    _same_account(by, inbox)
+    require(by, "manage_inboxes")
+    name = clean_inbox_name(inbox.account, name, exclude=inbox)
+    if name != inbox.name:
+        previous, inbox.name = inbox.name, name
+        try:
+            with transaction.atomic():
+                inbox.save(update_fields=["name"])
+        except IntegrityError:
+            raise ValidationError({"name": "Another inbox already has this name."}) from None
+        record_change(by, inbox, "inbox_renamed", name=name, previous=previous)
+    return inbox
+
+
+def _check_access(access: str, members, teams) -> None:
+    if access not in Inbox.Access.values:
+        raise ValidationError({"access": "Choose who has access to this inbox."})
+    if access == Inbox.Access.SPECIFIC and not members and not teams:
+        raise ValidationError(
+            {"access": "Choose at least one user or team, or make the inbox available to everyone."}
+        )
+
+
+def _write_access_list(inbox: Inbox, access: str, members, teams) -> None:
+    InboxAccess.objects.filter(account=inbox.account, inbox=inbox).delete()
+    if access == Inbox.Access.SPECIFIC:
+        grants = [InboxAccess(account=inbox.account, inbox=inbox, member=m) for m in members]
+        grants += [InboxAccess(account=inbox.account, inbox=inbox, team=t) for t in teams]
+        InboxAccess.objects.bulk_create(grants)
+
+
+@transaction.atomic
+def set_inbox_access(inbox: Inbox, *, access: str, members=(), teams=(), by: Membership) -> Inbox:
+    """Make an inbox available to everyone, or to specific users and teams (B5, B6, E2).
+
+    Available to everyone clears the list: a list kept while it is ignored
+    would look like a restriction that is not there.
+    """
+    members, teams = list(members), list(teams)
+    _same_account(by, inbox, *members, *teams)
+    require(by, "manage_inboxes")
+    _check_access(access, members, teams)
+    # Lock the inbox so two saves at once leave one whole list, not a mix of both.
+    Inbox.objects.select_for_update().filter(account=inbox.account, pk=inbox.pk).first()
+    if inbox.access != access:
+        inbox.access = access
+        inbox.save(update_fields=["access"])
+    _write_access_list(inbox, access, members, teams)
+    record_change(
+        by,
+        inbox,
+        "inbox_access_set",
+        access=access,
+        members=sorted(m.pk for m in members) if access == Inbox.Access.SPECIFIC else [],
+        teams=sorted(t.pk for t in teams) if access == Inbox.Access.SPECIFIC else [],
+    )
+    return inbox
+
+
+@transaction.atomic
+def add_inbox(account: Account, *, name: str, access: str, members=(), teams=(), by: Membership) -> Inbox:
+    """Create another inbox with its access list and its own fallback address (E1, E2, A3)."""
+    members, teams = list(members), list(teams)
+    assert account.pk == by.account_id, "member and account differ"
+    _same_account(by, *members, *teams)
+    require(by, "manage_inboxes")
+    # Lock the account row: two requests at once cannot both pass the one-inbox check of A3.
+    Account.objects.select_for_update().filter(pk=account.pk).first()
+    refusal = create_inbox_refusal(account)
+    if refusal:
+        raise ValidationError(refusal)
+    name = clean_inbox_name(account, name)
+    _check_access(access, members, teams)
+    try:
+        with transaction.atomic():
+            inbox = create_inbox(account, name=name)
+    except IntegrityError:
+        raise ValidationError({"name": "Another inbox already has this name."}) from None
+    if access != inbox.access:
+        inbox.access = access
+        inbox.save(update_fields=["access"])
+    _write_access_list(inbox, access, members, teams)
+    record_change(
+        by,
+        inbox,
+        "inbox_created",
+        name=name,
+        access=access,
+        members=sorted(m.pk for m in members) if access == Inbox.Access.SPECIFIC else [],
+        teams=sorted(t.pk for t in teams) if access == Inbox.Access.SPECIFIC else [],
+    )
+    return inbox

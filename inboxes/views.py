@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from inboxes import selectors
+from inboxes.permissions import visible_inboxes
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
@@ -26,7 +27,7 @@ PLAIN_DOWNLOAD_TYPES = frozenset(["image/png", "image/jpeg", "image/gif", "image
 @member_required
 def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = None) -> HttpResponse:
     # One query for the sidebar and the current inbox: an account has a handful of inboxes.
-    inboxes = list(request.account.inboxes.prefetch_related("channels__fallback_address"))
+    inboxes = list(visible_inboxes(request.member).prefetch_related("channels__fallback_address"))
     inbox = next((i for i in inboxes if i.pk == inbox_id), None) if inbox_id else next(iter(inboxes), None)
     if inbox_id and inbox is None:
         raise Http404("No such inbox")
@@ -38,7 +39,10 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
 @member_required
 def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
     conversation = get_object_or_404(
-        request.account.conversations.select_related("contact", "inbox", "assignee__user"), pk=conversation_id
+        request.account.conversations.filter(inbox__in=visible_inboxes(request.member)).select_related(
+            "contact", "inbox", "assignee__user"
+        ),
+        pk=conversation_id,
     )
     # The member an unverified sender claims to be is named on the message (G8), in the same query.
     messages_list = selectors.thread_messages(conversation).select_related("claimed_member__user")
@@ -49,7 +53,8 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
 @require_GET
 @member_required
 def message_html(request: MemberRequest, subdomain: str, message_id: int) -> HttpResponse:
-    message = get_object_or_404(request.account.messages.exclude(html=""), pk=message_id)
+    visible = request.account.messages.filter(inbox__in=visible_inboxes(request.member))
+    message = get_object_or_404(visible.exclude(html=""), pk=message_id)
     response = HttpResponse(render_to_string("inboxes/message_html.html", {"message": message}))
     response["Content-Security-Policy"] = MAIL_HTML_CSP
     response["X-Content-Type-Options"] = "nosniff"
@@ -66,7 +71,8 @@ def _content_disposition(filename: str) -> str:
 @require_GET
 @member_required
 def attachment_download(request: MemberRequest, subdomain: str, attachment_id) -> FileResponse:
-    attachment = get_object_or_404(request.account.attachments, pk=attachment_id)
+    visible = request.account.attachments.filter(message__inbox__in=visible_inboxes(request.member))
+    attachment = get_object_or_404(visible, pk=attachment_id)
     try:
         file = attachment.file.open("rb")
     except FileNotFoundError:
@@ -115,5 +121,6 @@ def contact_list(request: MemberRequest, subdomain: str) -> HttpResponse:
 @member_required
 def contact_detail(request: MemberRequest, subdomain: str, contact_id: int) -> HttpResponse:
     contact = get_object_or_404(request.account.contacts.select_related("owner__user"), pk=contact_id)
-    context = {"contact": contact, "timeline": selectors.contact_timeline(contact)}
+    timeline = selectors.contact_timeline(contact, inboxes=visible_inboxes(request.member))
+    context = {"contact": contact, "timeline": timeline}
     return render(request, "inboxes/contact.html", context)
