@@ -4,10 +4,13 @@ The preview on the settings page and the outbound mail read these, so a contact 
 exactly what the preview showed.
 """
 
+from bleach._vendor import html5lib
+from bleach._vendor.html5lib.serializer import HTMLSerializer
 from django.conf import settings
 from django.utils.html import escape
 
 from channels_conn.models import FallbackAddress
+from inboxhub.lib.html import sanitize_html
 from inboxhub.models import Membership
 
 # C6: the tokens a signature may hold, filled with the sending agent's name at send time.
@@ -53,7 +56,7 @@ def effective_from(fallback_address: FallbackAddress, member: Membership) -> tup
 
 
 def render_signature(signature_html: str, member: Membership) -> str:
-    """The signature with its tokens filled in (C6). Give it sanitized HTML only: names are escaped."""
+    """The signature with its tokens filled in with the sending agent's name (C6), safe to show."""
     user = member.user
     values = {
         "{{full_name}}": user.full_name,
@@ -62,4 +65,20 @@ def render_signature(signature_html: str, member: Membership) -> str:
     }
     for token, value in values.items():
         signature_html = signature_html.replace(token, str(escape(value)))
-    return signature_html
+    # Names are escaped, but a token may sit inside an attribute (a link's address): the filled
+    # signature goes through the sanitizer again, so only its output is ever shown or sent.
+    return sanitize_html(signature_html).html
+
+
+def styles_as_data(safe_html: str) -> str:
+    """Move `style` attributes of sanitized HTML to `data-style`, for showing it on our pages.
+
+    The pages' CSP refuses style attributes in markup; static/js/signature_editor.js applies
+    the (sanitizer-approved) declarations through the CSSOM, which the CSP allows.
+    """
+    fragment = html5lib.parseFragment(safe_html, namespaceHTMLElements=False)
+    for element in fragment.iter():
+        if isinstance(element.tag, str) and "style" in element.attrib:
+            element.attrib["data-style"] = element.attrib.pop("style")
+    walker = html5lib.getTreeWalker("etree")
+    return HTMLSerializer(quote_attr_values="always", omit_optional_tags=False).render(walker(fragment))

@@ -12,9 +12,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from channels_conn.forms import FallbackAddressForm
+from channels_conn.forms import SIGNATURE_MAX_LENGTH, FallbackAddressForm
 from channels_conn.models import Channel, FallbackAddress
-from channels_conn.selectors import SIGNATURE_TOKENS, default_from_address, effective_from, render_signature
+from channels_conn.selectors import (
+    SIGNATURE_TOKENS,
+    default_from_address,
+    effective_from,
+    render_signature,
+    styles_as_data,
+)
 from channels_conn.services import update_fallback_address, validate_custom_from_address
 from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
 from inboxes.models import Inbox
@@ -98,6 +104,7 @@ def _render_page(request, inbox, fallback_address, form, *, status: int = 200) -
         "active_tab": "configuration",
         "default_address": default_from_address(request.member),
         "tokens": SIGNATURE_TOKENS,
+        "signature_for_editor": styles_as_data(sanitize_html(form["signature_html"].value() or "").html),
         **_preview(request, fallback_address, form),
         **_deliverability(fallback_address.custom_from_address),
     }
@@ -120,7 +127,7 @@ def _preview(request: MemberRequest, fallback_address: FallbackAddress, form: Fa
         "preview": {
             "name": name,
             "address": address,
-            "signature": render_signature(signature.html, request.member),
+            "signature": styles_as_data(render_signature(signature.html, request.member)),
             "removed": signature.removed,
             "pending": draft.custom_from_pending and bool(draft.custom_from_address),
             "custom_address": draft.custom_from_address,
@@ -146,6 +153,15 @@ def preview(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpRespon
     inbox, fallback_address = _editable(request, inbox_id)
     form = FallbackAddressForm(request.POST)
     return render(request, f"{PAGE}#preview", _preview(request, fallback_address, form))
+
+
+@require_POST
+@member_required
+def editor_html(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
+    """The signature typed in HTML mode, sanitized, for the rich-text mode to show (C6); nothing is saved."""
+    _editable(request, inbox_id)
+    signature = sanitize_html(request.POST.get("signature_html", "")[:SIGNATURE_MAX_LENGTH])
+    return HttpResponse(styles_as_data(signature.html), content_type="text/html; charset=utf-8")
 
 
 @require_GET

@@ -1,27 +1,21 @@
 // Team signature editor (C6). The form's textarea is the signature and the "HTML" mode;
 // "Rich text" mode is a contenteditable area mirrored into it. Without this script the
-// textarea alone works. The server sanitizes on save and in the preview: the cleaning
-// here only keeps the editing area tidy, it protects nothing.
+// textarea alone works.
+//
+// Markup typed in HTML mode is never parsed here: the browser would compile its event
+// handlers and styles against the page's CSP. Switching to rich text asks the server for
+// the sanitized version instead, with `style` moved to `data-style` (see
+// channels_conn.selectors.styles_as_data); applyStyles sets those through the CSSOM,
+// which the CSP allows. The preview's signature is shown the same way.
 
-const DROP = "script, style, iframe, frame, object, embed, svg, math, template, noscript, link, meta, base, form, input, button, textarea, select";
 const SAFE_LINK = /^(https?:|mailto:)/i;
 const SAFE_IMAGE = /^(https:|cid:)/i;
 
-function cleanInto(target, html) {
-  const doc = new DOMParser().parseFromString(html, "text/html");  // inert: nothing runs or loads
-  doc.body.querySelectorAll(DROP).forEach((node) => node.remove());
-  doc.body.querySelectorAll("*").forEach((node) => {
-    for (const attribute of [...node.attributes]) {
-      const name = attribute.name.toLowerCase();
-      const value = attribute.value.replace(/\s+/g, "");
-      if (name.startsWith("on") || name.startsWith("hx-") || name.startsWith("data-")
-          || (name === "href" && !SAFE_LINK.test(value) && !value.startsWith("#"))
-          || (name === "src" && !SAFE_IMAGE.test(value))) {
-        node.removeAttribute(attribute.name);
-      }
-    }
+function applyStyles(root) {
+  root.querySelectorAll("[data-style]").forEach((element) => {
+    element.style.cssText = element.getAttribute("data-style");
+    element.removeAttribute("data-style");
   });
-  target.replaceChildren(...[...doc.body.childNodes].map((node) => document.adoptNode(node)));
 }
 
 function setUp(root) {
@@ -37,13 +31,28 @@ function setUp(root) {
     textarea.value = rich.innerHTML;
   };
 
-  const setMode = (next) => {
+  const show = (next) => {
     mode = next;
-    if (mode === "rich") cleanInto(rich, textarea.value);
     rich.hidden = mode !== "rich";
     htmlField.hidden = mode === "rich";
     richOnly.hidden = mode !== "rich";
     modeButtons.forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.mode === mode)));
+  };
+
+  const setMode = async (next) => {
+    if (next === mode) return;
+    if (next === "rich") {
+      const body = new FormData();
+      body.append("signature_html", textarea.value);
+      body.append("csrfmiddlewaretoken", textarea.form.querySelector("[name=csrfmiddlewaretoken]").value);
+      const response = await fetch(root.dataset.editorHtmlUrl, { method: "POST", body, credentials: "same-origin" });
+      if (!response.ok) return;  // stay in HTML mode; the text is still there
+      // Sanitized by the server (no handlers, no style attributes): safe to parse.
+      rich.innerHTML = await response.text();
+      applyStyles(rich);
+      mirror();
+    }
+    show(next);
   };
 
   const changed = () => {
@@ -71,7 +80,9 @@ function setUp(root) {
   };
 
   toolbar.hidden = false;
-  setMode("rich");
+  rich.replaceChildren(root.querySelector("template[data-rich-initial]").content.cloneNode(true));
+  applyStyles(rich);
+  show("rich");
   rich.addEventListener("input", mirror);
 
   modeButtons.forEach((button) => button.addEventListener("click", () => setMode(button.dataset.mode)));
@@ -118,4 +129,8 @@ function setUp(root) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-signature-editor]").forEach(setUp);
+  applyStyles(document);
 });
+
+// The preview comes back from the server with data-style too.
+document.addEventListener("htmx:afterSwap", () => applyStyles(document));
