@@ -53,7 +53,8 @@ def require_inbox_action(member: Membership, inbox: Inbox) -> None:
 
 def visible_inboxes(member: Membership) -> QuerySet[Inbox]:
     """The account's inboxes the member can see, in one query (B6, RELIABILITY A4)."""
-    inboxes = Inbox.objects.filter(account_id=member.account_id)
+    # Through the account's related manager: each inbox comes with its account, no query per row.
+    inboxes = member.account.inboxes.all()
     if member.is_admin:
         return inboxes
     granted = _grants_of(member).values("inbox_id")
