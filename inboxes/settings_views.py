@@ -60,7 +60,8 @@ def switch_inbox(request: MemberRequest, subdomain: str) -> HttpResponse:
     """The current-inbox selector's target: works as a plain GET form without JavaScript (B1)."""
     require(request.member, "manage_inboxes")
     inbox_id = request.GET.get("inbox", "")
-    inbox = request.account.inboxes.filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
+    wellformed = inbox_id.isascii() and inbox_id.isdigit() and len(inbox_id) <= 9
+    inbox = request.account.inboxes.filter(pk=int(inbox_id)).first() if wellformed else None
     if inbox is None:
         return redirect("inbox_settings:index", subdomain)
     view = "inbox_settings:access" if request.GET.get("tab") == "access" else "inbox_settings:detail"

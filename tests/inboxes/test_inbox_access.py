@@ -111,6 +111,16 @@ def test_another_accounts_team_in_the_post_is_refused_and_nothing_is_saved(as_ad
     assert "Their team" not in r.text
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "abc", "-1"])
+def test_a_malformed_member_id_is_refused_and_nothing_is_saved(as_admin, admin, value):
+    inbox = default_inbox_of(admin.account)
+
+    r = as_admin.post(access_url(inbox), {"access": "specific", "members": [admin.pk, value]})
+
+    assert r.status_code == 400
+    assert access_list(inbox) == ("everyone", set(), set())
+
+
 def test_the_picker_lists_only_this_accounts_members_and_teams(as_admin, admin, agent, outsider):
     make_team(admin.account, "Support", agent)
     make_team(outsider.account, "Bravo team", outsider)

@@ -110,6 +110,13 @@ def test_the_selector_given_another_accounts_inbox_goes_back_to_the_list(as_admi
     assert r["Location"] == settings_url("index", admin.account)
 
 
+@pytest.mark.parametrize("value", ["", "abc", "²", "99999999999999999999", "-1"])
+def test_the_selector_given_a_malformed_id_goes_back_to_the_list(as_admin, admin, value):
+    r = as_admin.get(settings_url("switch", admin.account), {"inbox": value})
+
+    assert r["Location"] == settings_url("index", admin.account)
+
+
 def test_the_connect_a_channel_picker_shows_fallback_connected_and_the_others_coming(as_admin, inbox):
     r = as_admin.get(settings_url("detail", inbox.account, inbox.pk))
 
