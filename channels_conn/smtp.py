@@ -1,14 +1,16 @@
 """The SMTP ingress: accept mail for fallback addresses, commit it, then answer 250 (G1, G2).
 
 Recipients are refused early at RCPT; DATA hands the bytes to
-`channels_conn.spool.store_inbound` in a database thread and answers 250 only
-once the row is committed. Every unexpected failure answers `451 4.3.0`, so a
-sending MTA retries instead of bouncing.
+`channels_conn.spool.spool_inbound` in a database thread and answers 250 only
+once the row is committed; the row's id goes to the broker after the reply,
+from a thread of its own (the sweep enqueues whatever that loses). Every
+unexpected failure answers `451 4.3.0`, so a sending MTA retries instead of
+bouncing.
 """
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 
@@ -16,11 +18,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from django_scopes import scopes_disabled
 
 from channels_conn.models import FallbackAddress
-from channels_conn.spool import store_inbound
+from channels_conn.spool import enqueue_inbound, on_live_connection, spool_inbound, store_inbound
+from channels_conn.tasks import process_inbound
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ CHANNEL_OFF = "550 5.2.1 Recipient address rejected: this channel is turned off"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TRY_AGAIN = "451 4.3.0 Error: local problem, please try again later"
 RECIPIENT_OK = "250 2.1.5 Ok"
+ENQUEUE_GRACE_SECONDS = 10
 
 # aiosmtpd answers these with bare codes; RFC 3463 enhanced codes tell the sender why.
 _REPLY_REWRITES = {
@@ -81,28 +85,28 @@ def check_recipient(address: str) -> Recipient:
     mailbox = local.split("+", 1)[0]
     if not mailbox:
         return Recipient(UNKNOWN_RECIPIENT)
-    close_old_connections()
     # The recipient names the account; there is no account scope to enter yet.
     with scopes_disabled():
-        fallback_address = (
-            # Fallback addresses are stored lower-case, so an exact match can use the unique index.
-            FallbackAddress.objects.filter(address=f"{mailbox}@{domain}".lower())
-            .select_related("channel")
-            .first()
+        # Fallback addresses are stored lower-case, so an exact match can use the unique index.
+        enabled = FallbackAddress.objects.filter(address=f"{mailbox}@{domain}".lower()).values_list(
+            "channel__enabled", flat=True
         )
-    if fallback_address is None:
+        found = on_live_connection(lambda: list(enabled[:1]))
+    if not found:
         return Recipient(UNKNOWN_RECIPIENT)
-    if not fallback_address.channel.enabled:
+    if not found[0]:
         return Recipient(CHANNEL_OFF)
     return Recipient(RECIPIENT_OK)
 
 
 class IngressHandler:
-    """aiosmtpd hooks; database work runs on a small pool of threads of its own."""
+    """aiosmtpd hooks; database work runs on a small pool of threads of its own, enqueuing on another."""
 
     def __init__(self, *, db_threads: int | None = None) -> None:
         self.db_threads = db_threads or settings.SMTP_DB_THREADS
         self.executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smtp-db")
+        self.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-enqueue")
+        self.last_enqueued: Future | None = None
 
     def _in_db_thread(self, func):
         return sync_to_async(func, thread_sensitive=False, executor=self.executor)
@@ -130,8 +134,11 @@ class IngressHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        # Without a broker (tasks run eagerly, as without REDIS_URL) the task is the processing
+        # itself: it runs in the database thread before the 250, as it always has.
+        eager = process_inbound.app.conf.task_always_eager
         try:
-            inbound = await self._in_db_thread(store_inbound)(
+            inbound = await self._in_db_thread(store_inbound if eager else spool_inbound)(
                 raw=raw,
                 # The null reverse-path of bounces and auto-replies is stored as "".
                 mail_from="" if envelope.mail_from == "<>" else _text(envelope.mail_from),
@@ -143,6 +150,9 @@ class IngressHandler:
             # Nothing was committed: a transient refusal makes the sender retry later.
             logger.exception("could not spool a message from %s", peer_ip)
             return TRY_AGAIN
+        if not eager:
+            # The row is committed: the 250 need not wait for the broker's round trip.
+            self.last_enqueued = self.publisher.submit(enqueue_inbound, inbound.pk)
         return f"250 2.0.0 Ok: queued as {inbound.pk}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -163,6 +173,11 @@ class IngressHandler:
             finally:
                 connections.close_all()
 
+        # One publishing thread takes ids in order: once the last is done, all are. Ids the broker
+        # has not taken within the grace time are left to the sweep rather than holding the stop up.
+        if self.last_enqueued is not None:
+            wait_for_futures([self.last_enqueued], timeout=ENQUEUE_GRACE_SECONDS)
+        self.publisher.shutdown(wait=True, cancel_futures=True)
         wait_for_futures([self.executor.submit(close_connections) for _ in range(self.db_threads)])
         self.executor.shutdown(wait=True)
 

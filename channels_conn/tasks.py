@@ -14,4 +14,4 @@ def process_inbound(inbound_id: int) -> str:
 @shared_task
 def sweep_inbound_task() -> int:
     """Re-enqueue spooled messages left unprocessed (G2); scheduled in CELERY_BEAT_SCHEDULE."""
-    return spool.sweep_inbound()
+    return spool.on_live_connection(spool.sweep_inbound)

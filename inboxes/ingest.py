@@ -74,7 +74,14 @@ def ingest_inbound(inbound: InboundMessage) -> None:
         inbox = channel.inbox
         with scope(account=fallback_address.account):
             try:
-                receive_message(inbox, parsed, recipient=recipient, inbound=inbound, verdict=verdict)
+                receive_message(
+                    inbox,
+                    parsed,
+                    recipient=recipient,
+                    inbound=inbound,
+                    verdict=verdict,
+                    fallback_address=fallback_address,
+                )
             except IntegrityError:
                 # Another worker stored the same Message-ID first (G4); anything else is a failure.
                 message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)

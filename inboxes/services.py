@@ -252,7 +252,8 @@ def _display_name(name: str) -> str:
     return "" if "@" in name else name[:200]
 
 
-@transaction.atomic
+# Inside a caller's transaction no savepoint of its own: get_or_create keeps one for its race.
+@transaction.atomic(savepoint=False)
 def find_or_create_contact(account: Account, *, email: str, name: str = "") -> Contact:
     """The account's contact with this email, matched without regard to case; created when new."""
     email = email.strip().lower()
@@ -427,20 +428,27 @@ def receive_message(
     recipient: str,
     inbound: InboundMessage | None = None,
     verdict: AuthVerdict | None = None,
+    fallback_address: FallbackAddress | None = None,
 ) -> Message:
     """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9, G8).
 
     Idempotent: a message whose Message-ID this inbox already has is returned
     as it is (G4); a message without one gets an id derived from its bytes.
     `verdict` is the sender authentication of the raw message; without one,
-    nobody's mail is trusted as a member's.
+    nobody's mail is trusted as a member's. `fallback_address` is the inbox's,
+    with its account, when the caller has already looked it up.
     """
     account = inbox.account
     message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
     existing = Message.objects.filter(account=account, inbox=inbox, message_id=message_id).first()
     if existing is not None:
         return existing
-    fallback_address = FallbackAddress.objects.filter(account=account, channel__inbox=inbox).first()
+    if fallback_address is None:
+        fallback_address = (
+            FallbackAddress.objects.filter(account=account, channel__inbox=inbox)
+            .select_related("account")
+            .first()
+        )
     attribution = attribute_message(fallback_address, parsed, verdict=verdict)
     sender = attribution.sender
     if not sender.email:

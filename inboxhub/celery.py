@@ -1,9 +1,10 @@
 """The Celery app; its options come from settings (CELERY_* names)."""
 
 import os
+import time
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inboxhub.settings")
 
@@ -12,13 +13,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@task_prerun.connect
 @task_postrun.connect
-def _drop_stale_connections(task=None, **_kwargs) -> None:
-    # A PostgreSQL restart leaves workers holding dead connections; drop them between tasks.
+def _drop_broken_connections(task=None, **_kwargs) -> None:
+    """After a task, close a connection that failed (a PostgreSQL restart) or outlived CONN_MAX_AGE.
+
+    Not `close_old_connections()` before and after every task: with
+    CONN_HEALTH_CHECKS it makes the next query a `SELECT 1` round trip even
+    when nothing failed. A connection that died between tasks fails the next
+    claim, which tries once more on a new one (`spool.on_live_connection`).
+    """
     # An eager task runs inside its caller's connection (and maybe transaction): leave that alone.
     if task is not None and task.request.is_eager:
         return
-    from django.db import close_old_connections
+    from django.db import connections
 
-    close_old_connections()
+    for connection in connections.all(initialized_only=True):
+        too_old = connection.close_at is not None and time.monotonic() >= connection.close_at
+        if connection.errors_occurred or too_old:
+            connection.close_if_unusable_or_obsolete()

@@ -252,11 +252,12 @@ def test_tasks_lost_with_redis_are_all_processed_after_the_sweep_and_none_twice(
     tmp_path, fallback_address, broker
 ):
     message_ids = [f"lost-{n}@customer.example" for n in range(10)]
+    queue = redis.Redis.from_url(broker)
     with runsmtp(tmp_path, REDIS_URL=broker) as (_, port):
         codes = [send(port, fallback_address.address, mail(message_id))[0] for message_id in message_ids]
+        # The ingress hands each id to Redis after its 250, from a thread of its own.
+        wait_until(lambda: queue.llen("celery") == 10, timeout=15, what="the ten tasks queued")
     assert codes == [250] * 10
-    queue = redis.Redis.from_url(broker)
-    assert queue.llen("celery") == 10
     # What a restart of a Redis without RDB or AOF does to the queue (RELIABILITY-SECURITY.md F5).
     queue.flushdb()
     with celery_worker(tmp_path, broker, name="after-restart", concurrency=2) as worker:

@@ -108,3 +108,26 @@ def test_an_idle_client_is_disconnected_after_the_idle_timeout(start_smtp, fallb
         time.sleep(1.5)
         with pytest.raises(smtplib.SMTPServerDisconnected):
             client.mail("dana@customer.example")
+
+
+def end_every_other_database_session() -> None:
+    """What a PostgreSQL restart does to open connections: the server ends them."""
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [db["NAME"]],
+        )
+    connection.close()  # the test's own connection was one of them
+
+
+def test_connections_the_database_dropped_are_replaced_and_the_message_gets_250(
+    smtp_server, fallback_address
+):
+    assert send(smtp_server, fallback_address.address)[0] == 250
+    end_every_other_database_session()
+    assert send(smtp_server, fallback_address.address)[0] == 250
+    assert InboundMessage.objects.count() == 2

@@ -2,7 +2,10 @@
 
 from datetime import timedelta
 
+import psycopg
+from django.db import connection
 from django.utils import timezone
+from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
 from channels_conn.tasks import process_inbound, sweep_inbound_task
@@ -86,4 +89,43 @@ def test_a_poison_row_ends_failed_while_the_others_are_processed(transactional_d
     assert ingest_stand_in.calls.count(poison.pk) == 3
     assert {row.state for row in InboundMessage.objects.filter(pk__in=[r.pk for r in healthy])} == {
         State.PROCESSED
+    }
+
+
+def test_a_connection_the_database_dropped_between_tasks_is_replaced(transactional_db, ingest_stand_in):
+    inbound = spooled()
+    # What a PostgreSQL restart does to the worker's connection between two tasks.
+    with psycopg.connect(**_admin_dsn()) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    assert process_inbound(inbound.pk) == State.PROCESSED
+    inbound.refresh_from_db()
+    assert (inbound.state, inbound.attempts) == (State.PROCESSED, 1)
+
+
+def test_a_failed_ingest_leaves_the_claimed_attempt_and_nothing_of_its_work(transactional_db, monkeypatch):
+    from inboxes.models import Contact
+    from tests.factories import make_account
+
+    account = make_account().account
+
+    def half_done(inbound):
+        Contact.objects.create(account=account, email="half@customer.example")
+        raise ValueError("broken after the first write")
+
+    monkeypatch.setattr("inboxes.ingest.ingest_inbound", half_done)
+    inbound = spooled()
+    assert process_inbound(inbound.pk) == State.RECEIVED
+    inbound.refresh_from_db()
+    assert (inbound.attempts, inbound.error) == (1, "ValueError: broken after the first write")
+    with scopes_disabled():
+        assert not Contact.objects.filter(email="half@customer.example").exists()
+
+
+def _admin_dsn() -> dict:
+    db = connection.settings_dict
+    return {
+        "host": db["HOST"] or "127.0.0.1",
+        "port": db["PORT"] or 5432,
+        "user": db["USER"],
+        "dbname": db["NAME"],
     }
