@@ -173,6 +173,7 @@ SENDING_SPF_INCLUDE = env_str("SENDING_SPF_INCLUDE", f"_spf.{SENDING_DOMAIN_PAID
 SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
 SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525)
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+MAX_HTML_BYTES = env_int("MAX_HTML_BYTES", 2 * 1024 * 1024)  # larger mail HTML is not shown; its text is
 # The name in the ingress banner and EHLO reply; set it to the MX host name.
 SMTP_HOSTNAME = env_str("SMTP_HOSTNAME", f"mx.{INBOUND_DOMAIN}")
 # Seconds a silent client may hold a connection (RFC 5321 4.5.3.2 asks at least 5 minutes).

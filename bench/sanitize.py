@@ -1,0 +1,66 @@
+"""Sanitizer benchmark: seconds per newsletter size, bleach (before) against nh3 (after).
+
+    .venv/bin/python bench/sanitize.py [--no-before]
+
+Generates table-heavy newsletter HTML (the tests' generator) of 50 KB, 240 KB, 1 MB and
+2.6 MB, and times `inboxhub.lib.html.sanitize_html` (best of three) and the former bleach
+sanitizer kept as the tests' reference (one run: it takes minutes at the top size).
+2.6 MB is over the default MAX_HTML_BYTES, so `after` shows the refusal and
+`after_uncapped` the full sanitization. Prints one JSON line.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inboxhub.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+from inboxhub.lib.html import sanitize_html  # noqa: E402
+from tests.inboxhub.bleach_reference import bleach_sanitize_html  # noqa: E402
+from tests.inboxhub.test_sanitizer import newsletter  # noqa: E402
+
+SIZES = {"50KB": 50 * 1024, "240KB": 240 * 1024, "1MB": 1024 * 1024, "2.6MB": int(2.6 * 1024 * 1024)}
+
+
+def seconds(sanitize, html: str, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        sanitize(html)
+        best = min(best, time.perf_counter() - start)
+    return round(best, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-before", action="store_true", help="skip bleach (minutes at 2.6 MB)")
+    args = parser.parse_args()
+    figures: dict = {
+        "max_html_bytes": settings.MAX_HTML_BYTES,
+        "before": {},
+        "after": {},
+        "after_uncapped": {},
+    }
+    for name, size in SIZES.items():
+        html = newsletter(size)
+        figures["after"][name] = seconds(sanitize_html, html, 3)
+        limit, settings.MAX_HTML_BYTES = settings.MAX_HTML_BYTES, 10 * size
+        figures["after_uncapped"][name] = seconds(sanitize_html, html, 3)
+        settings.MAX_HTML_BYTES = limit
+        if not args.no_before:
+            figures["before"][name] = seconds(bleach_sanitize_html, html, 1)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
