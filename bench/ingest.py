@@ -453,8 +453,8 @@ def wait_processed(dsn: str, expected: int, timeout: float) -> int:
 def end_to_end(dsn: str, messages: list[Planned], results: list[Sent | None]) -> dict:
     """Latency from the client's 250 to the spool row marked processed, by Message-ID.
 
-    processed_at is written right after the transaction that created the
-    Message committed, so it bounds the moment the message became visible from above.
+    processed_at is written in the transaction that creates the Message
+    (before that, right after it committed, which bounded the moment from above).
     """
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -515,7 +515,8 @@ def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], lo
             worker = start(
                 [
                     *(PYTHON, "-m", "celery", "-A", "inboxhub", "worker"),
-                    *("--concurrency", str(args.concurrency), "-n", f"bench{number}@%h", "-l", "info"),
+                    *("--concurrency", str(args.concurrency), "--pool", args.pool),
+                    *("-n", f"bench{number}@%h", "-l", "info"),
                     *("--without-gossip", "--without-mingle"),
                 ],
                 env,
@@ -591,6 +592,9 @@ def main() -> None:
     parser.add_argument("--auth", choices=["on", "off"], default="off", help="sender authentication (G8)")
     parser.add_argument("--concurrency", type=int, default=2, help="processes per Celery worker")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker instances")
+    parser.add_argument(
+        "--pool", choices=["prefork", "threads"], default="prefork", help="Celery worker pool"
+    )
     parser.add_argument("--database", default="inboxhub_bench")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-db", type=int, default=13)
@@ -647,6 +651,7 @@ def main() -> None:
         "rate": args.rate,
         "auth": args.auth,
         "worker_concurrency": args.concurrency * args.workers,
+        "worker_pool": args.pool,
         "workers_after_send": args.workers_after_send,
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
