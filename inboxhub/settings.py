@@ -222,6 +222,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# Celery's Django fixup otherwise closes the database connection before and after every task, so
+# each message paid a new PostgreSQL connection. Kept instead; inboxhub.celery drops one that failed
+# or outlived CONN_MAX_AGE after its task, and the claim retries once on a connection the server dropped.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE: dict = {
     # Every 30 s: re-enqueue spooled mail that Redis lost or a killed worker left behind, so
     # Redis is never the only copy of a message (G2, DESIGN "Durability").

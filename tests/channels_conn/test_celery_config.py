@@ -42,3 +42,8 @@ def test_the_inbound_sweep_runs_every_30_seconds():
 def test_the_ingest_tasks_are_registered():
     app.loader.import_default_modules()
     assert "channels_conn.tasks.process_inbound" in app.tasks
+
+
+def test_workers_keep_their_database_connection_across_tasks():
+    # Unset, Celery's Django fixup opens a new PostgreSQL connection for every task.
+    assert app.conf.get("CELERY_DB_REUSE_MAX") >= 100
