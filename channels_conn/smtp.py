@@ -152,7 +152,10 @@ class IngressHandler:
             return TRY_AGAIN
         if not eager:
             # The row is committed: the 250 need not wait for the broker's round trip.
-            self.last_enqueued = self.publisher.submit(enqueue_inbound, inbound.pk)
+            try:
+                self.last_enqueued = self.publisher.submit(enqueue_inbound, inbound.pk)
+            except RuntimeError:  # stopping: the sweep enqueues the row; the sender still gets its 250
+                logger.warning("ingress stopping; inbound #%s is left to the sweep", inbound.pk)
         return f"250 2.0.0 Ok: queued as {inbound.pk}"
 
     async def handle_exception(self, error: Exception) -> str:

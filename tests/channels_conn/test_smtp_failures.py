@@ -1,14 +1,18 @@
 """Failures at the real ingress stay transient or leave nothing behind (G2, F3, F9, F10)."""
 
+import asyncio
 import smtplib
 import socket
 import time
 
 import psycopg
 import pytest
+from aiosmtpd.smtp import Envelope, Session
 from django.db import connection
 
 from channels_conn.models import InboundMessage
+from channels_conn.smtp import IngressHandler
+from inboxhub.celery import app as celery_app
 from tests.channels_conn.conftest import free_port
 
 MESSAGE = b"From: dana@customer.example\r\nSubject: Hello\r\nMessage-ID: <f1@customer.example>\r\n\r\nHi!\r\n"
@@ -131,3 +135,27 @@ def test_connections_the_database_dropped_are_replaced_and_the_message_gets_250(
     end_every_other_database_session()
     assert send(smtp_server, fallback_address.address)[0] == 250
     assert InboundMessage.objects.count() == 2
+
+
+def test_a_row_committed_while_the_ingress_stops_still_gets_250_and_waits_for_the_sweep(
+    fallback_address, monkeypatch
+):
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    handler = IngressHandler()
+    handler.publisher.shutdown()  # what stopping does to the publishing thread
+    loop = asyncio.new_event_loop()
+    session, envelope = Session(loop), Envelope()
+    session.peer, session.host_name = ("192.0.2.7", 2525), "client.example"
+    envelope.mail_from, envelope.rcpt_tos, envelope.original_content = (
+        "dana@customer.example",
+        [fallback_address.address],
+        MESSAGE,
+    )
+    try:
+        reply = loop.run_until_complete(handler.handle_DATA(None, session, envelope))
+    finally:
+        handler.close()
+        loop.close()
+    inbound = InboundMessage.objects.get()
+    assert reply == f"250 2.0.0 Ok: queued as {inbound.pk}"
+    assert (inbound.state, inbound.attempts) == (InboundMessage.State.RECEIVED, 0)
