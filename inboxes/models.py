@@ -176,6 +176,9 @@ class Message(models.Model):
     subject = models.CharField(max_length=998, blank=True)
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Sanitized by inboxhub.lib.html before it is stored.")
+    html_omitted = models.CharField(
+        max_length=300, blank=True, help_text="Why the HTML version is not shown."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     threaded_by = models.CharField(max_length=20, choices=ThreadedBy.choices)

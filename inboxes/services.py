@@ -479,6 +479,7 @@ def receive_message(
             "the message joins the thread flagged as from a different sender, "
             "never as the contact or an agent.",
         )
+    sanitized = sanitize_html(attribution.html)
     message = Message.objects.create(
         account=account,
         conversation=conversation,
@@ -492,7 +493,8 @@ def receive_message(
         cc=_addresses(attribution.cc),
         subject=attribution.subject[:998],
         text=attribution.text,
-        html=sanitize_html(attribution.html).html,
+        html=sanitized.html,
+        html_omitted=sanitized.omitted,
         sent_at=attribution.sent_at,
         created_at=now,
         threaded_by=threading.threaded_by,

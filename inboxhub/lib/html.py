@@ -235,6 +235,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 class Sanitized:
     html: str
     removed: list[str] = field(default_factory=list)
+    omitted: str = ""  # why no HTML at all was kept, for the reader (too large)
 
 
 def sanitize_html(html: str) -> Sanitized:
@@ -249,9 +250,8 @@ def sanitize_html(html: str) -> Sanitized:
         size = len(html.encode())
     limit = settings.MAX_HTML_BYTES
     if size > limit:
-        return Sanitized(
-            html="", removed=[f"the whole HTML ({size:,} bytes, over the {limit:,}-byte limit for display)"]
-        )
+        reason = f"the whole HTML ({size:,} bytes, over the {limit:,}-byte limit for display)"
+        return Sanitized(html="", removed=[reason], omitted=reason)
     restyled: Counter = Counter()
     styles: dict[str, tuple[str, bool]] = {}
 

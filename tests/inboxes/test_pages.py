@@ -246,3 +246,12 @@ def test_the_thread_needs_the_same_queries_however_many_messages(as_agent, inbox
     with django_assert_num_queries(8):
         r = as_agent.get(thread_url(first))
     assert r.text.count('class="card message') == 4
+
+
+def test_the_thread_says_why_an_oversized_html_version_is_not_shown(as_agent, inbox, settings):
+    settings.MAX_HTML_BYTES = 100
+    message = receive(inbox, parsed(html="<p>" + "news " * 100 + "</p>", text="The news, in text."))
+    text = as_agent.get(thread_url(message)).text
+    assert "The HTML version is not shown: the whole HTML" in text
+    assert "The news, in text." in text
+    assert "<iframe" not in text

@@ -208,6 +208,7 @@ def test_a_mail_whose_html_is_over_the_limit_keeps_its_text_part_and_no_html(set
     [message] = messages_in(inbox.account)
     assert message.html == ""
     assert message.text.strip() == "Our news, in plain text."
+    assert "over the 10,000-byte limit for display" in message.html_omitted
 
 
 def test_lone_surrogates_become_replacement_characters_instead_of_failing():
