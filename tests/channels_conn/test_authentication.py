@@ -1,18 +1,15 @@
 """Sender authentication (G8) against a real DNS server on loopback, with keys made here."""
 
-import base64
 import ipaddress
 import json
-from dataclasses import dataclass
 from email.utils import make_msgid
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from channels_conn.authentication import Method, evaluate_offline, evaluate_sender
 from channels_conn.dns import Resolver
+from tests.dkimkeys import Key, generate_dkim_key
 from tests.dnsserver import DNSServer, dns_server  # noqa: F401 - the fixture
 
 ALLOWED_IP = "192.0.2.10"  # in acme.example's SPF record
@@ -21,24 +18,9 @@ RELAY_IP = "198.51.100.25"
 AUTHSERV_ID = "mx.inboxhub.example"
 
 
-@dataclass(frozen=True)
-class Key:
-    private_pem: bytes
-    public_record: str
-
-
 @pytest.fixture(scope="module")
 def key() -> Key:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    der = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Key(pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}")
+    return generate_dkim_key()
 
 
 @pytest.fixture

@@ -6,15 +6,11 @@ policy; keys are made here and mail is signed with dkimpy. Alice Admin
 sender is authenticated as alpha.example.
 """
 
-import base64
 import ipaddress
 import smtplib
-from dataclasses import dataclass
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
@@ -24,6 +20,7 @@ from inboxes.ingest import ingest_inbound
 from inboxes.models import Contact, Message
 from inboxhub.celery import app as celery_app
 from tests.channels_conn.conftest import start_smtp  # noqa: F401 - the fixture
+from tests.dkimkeys import Key, generate_dkim_key
 from tests.factories import MembershipFactory
 from tests.inboxes.helpers import CAROL, address_of, forward_of, messages_in, receive, verified_as
 
@@ -43,24 +40,9 @@ FORWARD_BODY = (
 )
 
 
-@dataclass(frozen=True)
-class Key:
-    private_pem: bytes
-    public_record: str
-
-
 @pytest.fixture(scope="module")
 def key() -> Key:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    der = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Key(pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}")
+    return generate_dkim_key()
 
 
 @pytest.fixture
