@@ -5,6 +5,7 @@ Celery; a periodic sweep re-enqueues whatever Redis lost or a dead worker left,
 so the row, never the broker, is the copy of record.
 """
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -30,6 +31,23 @@ RETRY_BACKOFF_SECONDS = 60
 SWEEP_BATCH = 500
 ERROR_MAX_CHARS = 2000
 _URL_CREDENTIALS = re.compile(r"(//[^/\s:@]+):[^@\s/]+@")
+_SPOOL_COLUMNS = (
+    "raw",
+    "size",
+    "mail_from",
+    "rcpt_tos",
+    "peer_ip",
+    "helo",
+    "received_at",
+    "state",
+    "attempts",
+    "error",
+)
+_SPOOL_INSERT = (
+    f"INSERT INTO {InboundMessage._meta.db_table} "  # noqa: S608 - names from the model, not input
+    f"({', '.join(InboundMessage._meta.get_field(name).column for name in _SPOOL_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s::jsonb, %s::inet, %s, %s, %s, %s, %s) RETURNING id"
+)
 
 
 def store_inbound(
@@ -54,18 +72,28 @@ def spool_inbound(
     INSERT has returned: an ingress killed in between leaves no row, as
     Postfix's queue file counts only with its END record (F2).
     """
+    fields = {
+        "raw": raw,
+        "size": len(raw),
+        "mail_from": mail_from,
+        "rcpt_tos": json.dumps(rcpt_tos),
+        "peer_ip": peer_ip,
+        "helo": helo[:255],
+        "received_at": timezone.now(),
+        "state": State.RECEIVED.value,
+        "attempts": 0,
+        "error": "",
+    }
 
     def insert() -> InboundMessage:
         _limit_statement_time(settings.SMTP_DB_TIMEOUT)
-        with transaction.atomic(durable=True):
-            return InboundMessage.objects.create(
-                raw=raw,
-                size=len(raw),
-                mail_from=mail_from,
-                rcpt_tos=rcpt_tos,
-                peer_ip=peer_ip,
-                helo=helo[:255],
-            )
+        # One hand-written INSERT rather than the ORM's create(): the ingress is CPU-bound, and the
+        # model's save machinery cost more than the statement (issue 4). Still in its own transaction,
+        # so the COMMIT is sent only after the INSERT has returned.
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute(_SPOOL_INSERT, [fields[name] for name in _SPOOL_COLUMNS])
+            (pk,) = cursor.fetchone()
+        return InboundMessage(pk=pk, **(fields | {"rcpt_tos": rcpt_tos}))
 
     return on_live_connection(insert)
 
