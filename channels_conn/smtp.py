@@ -9,6 +9,7 @@ bouncing.
 """
 
 import asyncio
+import collections
 import contextvars
 import functools
 import logging
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from channels_conn.models import FallbackAddress
-from channels_conn.spool import enqueue_inbound, on_live_connection, spool_inbound, store_inbound
+from channels_conn.spool import enqueue_inbound_batch, on_live_connection, spool_inbound, store_inbound
 from channels_conn.tasks import process_inbound
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class IngressHandler:
         self.executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smtp-db")
         self.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-enqueue")
         self.last_enqueued: Future | None = None
+        self.unpublished: collections.deque[int] = collections.deque()
         # RCPT's answers by lower-cased address, each with when it expires (only the event loop's thread
         # reads and writes it). Saves a database round trip and a thread hop on nearly every message
         # (issue 4); the price is that a channel switched off (or an address removed) is still
@@ -194,10 +196,20 @@ class IngressHandler:
         if not eager:
             # The row is committed: the 250 need not wait for the broker's round trip.
             try:
-                self.last_enqueued = self.publisher.submit(enqueue_inbound, inbound.pk)
+                self.unpublished.append(inbound.pk)
+                self.last_enqueued = self.publisher.submit(self._publish_unpublished)
             except RuntimeError:  # stopping: the sweep enqueues the row; the sender still gets its 250
                 logger.warning("ingress stopping; inbound #%s is left to the sweep", inbound.pk)
         return f"250 2.0.0 Ok: queued as {inbound.pk}"
+
+    def _publish_unpublished(self) -> None:
+        # On the publishing thread: every id queued so far goes out on one producer. A call that finds
+        # the queue emptied by an earlier one does nothing, so the last call done means all ids are.
+        ids = []
+        while self.unpublished:
+            ids.append(self.unpublished.popleft())
+        if ids:
+            enqueue_inbound_batch(ids)
 
     async def handle_exception(self, error: Exception) -> str:
         # Without this hook aiosmtpd answers 500, which senders treat as a permanent bounce.
