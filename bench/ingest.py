@@ -11,7 +11,6 @@ messages against a baseline server that only inserts them into one table
 """
 
 import argparse
-import base64
 import contextlib
 import itertools
 import json
@@ -37,10 +36,11 @@ from urllib.parse import urlsplit, urlunsplit
 import dkim
 import psycopg
 import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+from tests.dkimkeys import Key, generate_dkim_key  # noqa: E402
+
 PYTHON = sys.executable
 ATTACHMENT_BYTES = 50 * 1024
 # A session sends this many messages before QUIT, as MTAs reuse connections for a while.
@@ -203,25 +203,6 @@ class Planned:
     raw: bytes
 
 
-@dataclass
-class Keys:
-    private_pem: bytes
-    dns_value: str
-
-
-def make_keys() -> Keys:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public_der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Keys(private_pem, f"v=DKIM1; k=rsa; p={base64.b64encode(public_der).decode()}")
-
-
 def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
 
@@ -243,7 +224,7 @@ def wrap(text: str, width: int = 72) -> str:
     return "\n".join([*lines, line])
 
 
-def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[str, str], keys: Keys):
+def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[str, str], keys: Key):
     """M messages in sending order; generated before the clock starts (signing costs RSA time)."""
     rng = random.Random(seed)
     run = f"{seed:x}{int(time.time()):x}"
@@ -326,16 +307,15 @@ def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[
 # --- the authentication DNS (issue 8) ------------------------------------------------
 
 
-def start_dns(keys: Keys, member_domain: str):
+def start_dns(keys: Key, member_domain: str):
     """A loopback DNS server with SPF, DKIM and DMARC for every domain the benchmark sends from."""
-    sys.path.insert(0, str(BASE_DIR))
     from tests.dnsserver import DNSServer
 
     server = DNSServer().start()
     for domain in [*CUSTOMER_DOMAINS, member_domain, HELO]:
         server.add_txt(domain, "v=spf1 ip4:127.0.0.0/8 -all")
         server.add_txt(f"_dmarc.{domain}", "v=DMARC1; p=reject; adkim=r; aspf=r")
-        server.add_txt(f"{DKIM_SELECTOR}._domainkey.{domain}", keys.dns_value)
+        server.add_txt(f"{DKIM_SELECTOR}._domainkey.{domain}", keys.public_record)
     return server
 
 
@@ -629,7 +609,7 @@ def main() -> None:
     addresses.sort(key=lambda address: address != acme["inboxes"][0]["fallback_address"])
     member = ("Ada Lovelace", "ada@acme.example")
 
-    keys = make_keys()
+    keys = generate_dkim_key()
     messages = plan_messages(args.messages, seed=args.seed, addresses=addresses, member=member, keys=keys)
     dns_server = None
     if args.auth == "on":
