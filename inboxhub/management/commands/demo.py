@@ -50,7 +50,7 @@ class Command(BaseCommand):
             seed_account(spec)
         if options["json"]:
             self.stdout.write(json.dumps({"accounts": [describe(spec["subdomain"]) for spec in ACCOUNTS]}))
-        else:
+        elif options["verbosity"] >= 1:
             self.stdout.write(f"Demo accounts ready: acme, globex (password {PASSWORD})")
 
 
