@@ -100,6 +100,7 @@ def test_contact_owner_hides_the_picker_and_is_kept(page, demo):
     expect(page.get_by_label("Search members and teams")).to_be_hidden()
     page.get_by_role("button", name="Save").click()
 
+    expect(page.get_by_role("status")).to_contain_text("Automatic assignment for Inbox was saved.")
     page.reload()
     expect(page.get_by_label("Contact owner")).to_be_checked()
     expect(page.get_by_role("switch", name="Automatic assignment of conversations")).to_be_checked()

@@ -93,6 +93,7 @@ def test_each_setting_is_saved_and_kept_after_a_reload(page, url, dns):
     page.get_by_role("switch", name="Select original sender of forwarded emails").check()
     page.get_by_label("Use default").check()
     page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Fallback address settings saved.")
     page.reload()
     expect(page.get_by_role("switch", name="Use the InboxHub address to send messages")).to_be_checked()
     expect(page.get_by_role("switch", name="Select original sender of forwarded emails")).to_be_checked()
@@ -178,6 +179,7 @@ def test_safe_inline_styles_show_in_the_editor_and_preview_without_breaking_the_
     page.get_by_label("Signature HTML").fill('<p style="color: rgb(0, 128, 0)">Green</p>')
     page.get_by_role("button", name="Rich text").click()
     page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Fallback address settings saved.")
     page.reload()
 
     editor_text = page.get_by_role("textbox", name="Team signature").get_by_text("Green")
