@@ -584,6 +584,12 @@ def main() -> None:
         action="store_true",
         help="start the workers once every message is accepted: the ingress alone, without their CPU",
     )
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=None,
+        help="WORKER_NICENESS for the workers (default: the setting's, 10; 0 shares the CPU evenly)",
+    )
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
 
@@ -601,6 +607,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
+    if args.worker_niceness is not None:
+        env["WORKER_NICENESS"] = str(args.worker_niceness)
     manage(env, "migrate", "--verbosity", "0")
     demo = json.loads(manage(env, "demo", "--json"))
     addresses = [inbox["fallback_address"] for account in demo["accounts"] for inbox in account["inboxes"]]
@@ -633,6 +641,7 @@ def main() -> None:
         "worker_concurrency": args.concurrency * args.workers,
         "worker_pool": args.pool,
         "workers_after_send": args.workers_after_send,
+        "worker_niceness": env.get("WORKER_NICENESS", "default"),
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
         "inboxhub": product,

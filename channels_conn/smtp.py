@@ -3,21 +3,24 @@
 Recipients are refused early at RCPT; DATA hands the bytes to
 `channels_conn.spool.spool_inbound` in a database thread and answers 250 only
 once the row is committed; the row's id goes to the broker after the reply,
-from a thread of its own (the sweep enqueues whatever that loses). Every
+with the ids of its round, from a thread of its own (the sweep enqueues
+whatever that loses). Every
 unexpected failure answers `451 4.3.0`, so a sending MTA retries instead of
 bouncing.
 """
 
 import asyncio
-import collections
 import contextvars
 import functools
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -37,6 +40,9 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TRY_AGAIN = "451 4.3.0 Error: local problem, please try again later"
 RECIPIENT_OK = "250 2.1.5 Ok"
 ENQUEUE_GRACE_SECONDS = 10
+# The publishing thread hands ids to the broker at most this often; ids committed meanwhile share the
+# round, and a task per INGEST_BATCH_SIZE of them. A quiet ingress publishes each id at once.
+ENQUEUE_INTERVAL_SECONDS = 0.05
 RECIPIENT_CACHE_SECONDS = 2
 RECIPIENT_CACHE_SIZE = 10_000
 
@@ -61,6 +67,22 @@ class IngressSMTP(SMTP):
         if isinstance(status, str):
             status = _REPLY_REWRITES.get(status, status)
         await super().push(status)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd 1.4's own parses the same way but declares a typing.Protocol class on every call,
+        # twice per message, which cost the CPU-bound ingress a twentieth of its time (issue 4).
+        # tests/channels_conn/test_smtp_addresses.py holds it to the original's answers.
+        if not arg:
+            return "", ""
+        try:
+            parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+            address, rest = parse(arg)
+        except HeaderParseError:
+            return None, None
+        addr = address.addr_spec
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
 
 @dataclass(frozen=True)
@@ -121,15 +143,69 @@ def _RECIPIENT_QUERY() -> str:  # noqa: N802 - a constant, built once the models
     )
 
 
+class Publisher:
+    """Hands committed spool ids to the workers from a thread of its own, in rounds (G2, issue 4).
+
+    A task message per id cost a quarter of the CPU-bound ingress's time; a
+    round every ENQUEUE_INTERVAL_SECONDS at most sends what queued up since as
+    a few batch tasks. Ids still queued when the ingress stops, or refused by
+    the broker, are the sweep's: their rows are committed either way.
+    """
+
+    _STOP = object()
+
+    def __init__(self, *, interval: float = ENQUEUE_INTERVAL_SECONDS) -> None:
+        self.interval = interval
+        self.ids: queue.SimpleQueue = queue.SimpleQueue()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="smtp-enqueue", daemon=True)
+        self.thread.start()
+
+    def put(self, inbound_id: int) -> bool:
+        """Queue an id for the next round; False once stopping (the sweep enqueues the row)."""
+        if self.stopping:
+            return False
+        self.ids.put(inbound_id)
+        return True
+
+    def stop(self, *, timeout: float = ENQUEUE_GRACE_SECONDS) -> None:
+        """Send what is queued, giving the broker up to `timeout` seconds, then end the thread."""
+        self.stopping = True
+        self.ids.put(self._STOP)
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        next_round = 0.0
+        while True:
+            first = self.ids.get()
+            if first is self._STOP:
+                return
+            wait = next_round - time.monotonic()
+            if wait > 0 and not self.stopping:
+                time.sleep(wait)
+            batch, stop = [first], False
+            while True:
+                try:
+                    item = self.ids.get_nowait()
+                except queue.Empty:
+                    break
+                if item is self._STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            next_round = time.monotonic() + self.interval
+            enqueue_inbound_batch(batch)
+            if stop:
+                return
+
+
 class IngressHandler:
     """aiosmtpd hooks; database work runs on a small pool of threads of its own, enqueuing on another."""
 
     def __init__(self, *, db_threads: int | None = None) -> None:
         self.db_threads = db_threads or settings.SMTP_DB_THREADS
         self.executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smtp-db")
-        self.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-enqueue")
-        self.last_enqueued: Future | None = None
-        self.unpublished: collections.deque[int] = collections.deque()
+        self.publisher = Publisher()
         # RCPT's answers by lower-cased address, each with when it expires (only the event loop's thread
         # reads and writes it). Saves a database round trip and a thread hop on nearly every message
         # (issue 4); the price is that a channel switched off (or an address removed) is still
@@ -193,23 +269,11 @@ class IngressHandler:
             # Nothing was committed: a transient refusal makes the sender retry later.
             logger.exception("could not spool a message from %s", peer_ip)
             return TRY_AGAIN
-        if not eager:
-            # The row is committed: the 250 need not wait for the broker's round trip.
-            try:
-                self.unpublished.append(inbound.pk)
-                self.last_enqueued = self.publisher.submit(self._publish_unpublished)
-            except RuntimeError:  # stopping: the sweep enqueues the row; the sender still gets its 250
-                logger.warning("ingress stopping; inbound #%s is left to the sweep", inbound.pk)
+        # The row is committed: the 250 need not wait for the broker's round trip.
+        if not eager and not self.publisher.put(inbound.pk):
+            # Stopping: the sender still gets its 250; the sweep enqueues the row.
+            logger.warning("ingress stopping; inbound #%s is left to the sweep", inbound.pk)
         return f"250 2.0.0 Ok: queued as {inbound.pk}"
-
-    def _publish_unpublished(self) -> None:
-        # On the publishing thread: every id queued so far goes out on one producer. A call that finds
-        # the queue emptied by an earlier one does nothing, so the last call done means all ids are.
-        ids = []
-        while self.unpublished:
-            ids.append(self.unpublished.popleft())
-        if ids:
-            enqueue_inbound_batch(ids)
 
     async def handle_exception(self, error: Exception) -> str:
         # Without this hook aiosmtpd answers 500, which senders treat as a permanent bounce.
@@ -229,11 +293,9 @@ class IngressHandler:
             finally:
                 connections.close_all()
 
-        # One publishing thread takes ids in order: once the last is done, all are. Ids the broker
-        # has not taken within the grace time are left to the sweep rather than holding the stop up.
-        if self.last_enqueued is not None:
-            wait_for_futures([self.last_enqueued], timeout=ENQUEUE_GRACE_SECONDS)
-        self.publisher.shutdown(wait=True, cancel_futures=True)
+        # Ids the broker has not taken within the grace time are left to the sweep rather than holding
+        # the stop up.
+        self.publisher.stop()
         wait_for_futures([self.executor.submit(close_connections) for _ in range(self.db_threads)])
         self.executor.shutdown(wait=True)
 

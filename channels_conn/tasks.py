@@ -12,6 +12,16 @@ def process_inbound(inbound_id: int) -> str:
 
 
 @shared_task
+def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
+    """Ingest several spooled messages, each on its own as `process_inbound` does (G3).
+
+    Ids that did not get their turn within the batch's time budget go back to
+    the queue, so every message starts well inside the task's time limits.
+    """
+    return spool.process_inbound_batch(inbound_ids)
+
+
+@shared_task
 def sweep_inbound_task() -> int:
     """Re-enqueue spooled messages left unprocessed (G2); scheduled in CELERY_BEAT_SCHEDULE."""
     return spool.on_live_connection(spool.sweep_inbound)

@@ -4,7 +4,7 @@ import os
 import time
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import celeryd_init, task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inboxhub.settings")
 
@@ -31,3 +31,19 @@ def _drop_broken_connections(task=None, **_kwargs) -> None:
         too_old = connection.close_at is not None and time.monotonic() >= connection.close_at
         if connection.errors_occurred or too_old:
             connection.close_if_unusable_or_obsolete()
+
+
+@celeryd_init.connect
+def _yield_the_cpu_to_the_ingress(**_kwargs) -> None:
+    """Run the worker (and the pool it forks) at WORKER_NICENESS.
+
+    On a small server the ingress, the web app and the workers share the cores.
+    A burst of mail should be answered 250 at the ingress's pace and worked off
+    afterwards from the durable spool, rather than slowing every SMTP session
+    and page while the workers run (issue 4). Only ever raises the niceness.
+    """
+    from django.conf import settings
+
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < settings.WORKER_NICENESS:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.WORKER_NICENESS)

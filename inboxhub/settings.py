@@ -186,6 +186,11 @@ SMTP_DB_THREADS = env_int("SMTP_DB_THREADS", 4)
 SMTP_DB_TIMEOUT = env_int("SMTP_DB_TIMEOUT", 30)
 # A spooled message that fails this many times is marked failed for an admin to retry (G5).
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
+# Ids that queued up together go to the workers as one task of at most this many: a task message per
+# id cost the CPU-bound ingress a quarter of its time (issue 4). A quiet ingress sends batches of one.
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 25)
+# A batch task starts no message after this many seconds; the rest go back to the queue.
+INGEST_BATCH_SECONDS = env_int("INGEST_BATCH_SECONDS", 15)
 # Attachments above these sizes are not stored; the message is kept and lists what was skipped.
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
 ATTACHMENTS_TOTAL_MAX_BYTES = env_int("ATTACHMENTS_TOTAL_MAX_BYTES", 50 * 1024 * 1024)
@@ -226,6 +231,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 # each message paid a new PostgreSQL connection. Kept instead; inboxhub.celery drops one that failed
 # or outlived CONN_MAX_AGE after its task, and the claim retries once on a connection the server dropped.
 CELERY_DB_REUSE_MAX = 1000
+# Workers run at this nice value, below the ingress and the web app: when the cores are busy, mail
+# is accepted and pages served first, and the backlog waits in the spool (inboxhub/celery.py).
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10)
 CELERY_BEAT_SCHEDULE: dict = {
     # Every 30 s: re-enqueue spooled mail that Redis lost or a killed worker left behind, so
     # Redis is never the only copy of a message (G2, DESIGN "Durability").

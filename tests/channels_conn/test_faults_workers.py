@@ -4,6 +4,8 @@ Each test runs the processes it needs against the test database and a Redis
 database of its own; nothing here stands in for `inboxes.ingest`.
 """
 
+import base64
+import json
 import os
 import signal
 import smtplib
@@ -115,6 +117,21 @@ def sweep(broker: str) -> str:
     return result.stdout
 
 
+def queued_batches(queue: redis.Redis) -> list[list[int]]:
+    """The inbound ids of each task message waiting in the Celery queue, oldest first."""
+    batches = []
+    for raw in reversed(queue.lrange("celery", 0, -1)):  # kombu LPUSHes, workers BRPOP
+        envelope = json.loads(raw)
+        assert envelope["headers"]["task"] == "channels_conn.tasks.process_inbound_batch"
+        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        batches.append(args[0])
+    return batches
+
+
+def queued_ids(queue: redis.Redis) -> list[int]:
+    return [inbound_id for batch in queued_batches(queue) for inbound_id in batch]
+
+
 def mail(message_id: str, *, subject: str = "Where is my order?", html: str | None = None) -> bytes:
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = "Dana Customer <dana@customer.example>"
@@ -210,7 +227,7 @@ def backends_inserting_into_the_spool() -> int:
         ).fetchone()[0]
 
 
-def test_runsmtp_killed_before_its_commit_gives_no_250_and_no_row_and_the_retry_makes_one_message(
+def test_runsmtp_killed_before_its_250_gives_a_drop_and_the_retry_makes_one_message(
     tmp_path, fallback_address, broker
 ):
     raw = mail("retried@customer.example")
@@ -232,16 +249,20 @@ def test_runsmtp_killed_before_its_commit_gives_no_250_and_no_row_and_the_retry_
             sending.join(timeout=15)
         assert "reply" not in outcome
         assert isinstance(outcome["error"], smtplib.SMTPServerDisconnected)
-    # The killed ingress's backend finishes its INSERT once the lock goes, then finds its client gone.
+    # The killed ingress's INSERT commits once the lock goes (autocommit): a whole message nobody was
+    # told about. It is never half a message, and it is kept rather than lost.
     wait_until(lambda: backends_inserting_into_the_spool() == 0, timeout=15, what="the orphan INSERT ending")
-    assert not InboundMessage.objects.exists()
+    [orphan] = InboundMessage.objects.all()
+    assert bytes(orphan.raw) == raw and orphan.state == State.RECEIVED
 
     with (
         celery_worker(tmp_path, broker, name="retry") as worker,
         runsmtp(tmp_path, REDIS_URL=broker) as (_, port),
     ):
-        assert send(port, fallback_address.address, raw)[0] == 250
-        wait_until(all_processed(1), timeout=30, what="processing the retry", log=worker.log)
+        assert sweep(broker) == "Re-enqueued 1 inbound message(s).\n"  # the orphan, a minute later
+        wait_until(all_processed(1), timeout=30, what="processing the orphan", log=worker.log)
+        assert send(port, fallback_address.address, raw)[0] == 250  # the sender's retry
+        wait_until(all_processed(2), timeout=30, what="processing the retry", log=worker.log)
     assert messages_by_id() == {"retried@customer.example": 1}
 
 
@@ -255,8 +276,8 @@ def test_tasks_lost_with_redis_are_all_processed_after_the_sweep_and_none_twice(
     queue = redis.Redis.from_url(broker)
     with runsmtp(tmp_path, REDIS_URL=broker) as (_, port):
         codes = [send(port, fallback_address.address, mail(message_id))[0] for message_id in message_ids]
-        # The ingress hands each id to Redis after its 250, from a thread of its own.
-        wait_until(lambda: queue.llen("celery") == 10, timeout=15, what="the ten tasks queued")
+        # The ingress hands the ids to Redis after its 250, from a thread of its own.
+        wait_until(lambda: len(queued_ids(queue)) == 10, timeout=15, what="the ten ids queued")
     assert codes == [250] * 10
     # What a restart of a Redis without RDB or AOF does to the queue (RELIABILITY-SECURITY.md F5).
     queue.flushdb()
@@ -266,6 +287,45 @@ def test_tasks_lost_with_redis_are_all_processed_after_the_sweep_and_none_twice(
         wait_until(all_processed(10), timeout=30, what="processing after the sweep", log=worker.log)
     assert messages_by_id() == dict.fromkeys(message_ids, 1)
     assert set(InboundMessage.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_the_sweep_hands_many_rows_to_the_workers_in_batches(tmp_path, fallback_address, broker):
+    received = [
+        InboundMessage.objects.create(raw=mail(f"batch-{n}@customer.example"), size=1, rcpt_tos=[])
+        for n in range(10)
+    ]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sweep_inbound", "--older-than", "0"],
+        cwd=BASE_DIR,
+        env=child_env(REDIS_URL=broker, INGEST_BATCH_SIZE="4"),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert result.stdout == "Re-enqueued 10 inbound message(s).\n"
+    ids = [row.pk for row in received]
+    assert queued_batches(redis.Redis.from_url(broker)) == [ids[:4], ids[4:8], ids[8:]]
+
+
+def test_workers_run_below_the_ingress_priority(tmp_path, broker):
+    with celery_worker(tmp_path, broker, name="nice", concurrency=2) as worker:
+        pids = [worker.pid, *pool_children(worker.pid)]
+        assert len(pids) == 3, pids
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {settings.WORKER_NICENESS}
+    assert os.getpriority(os.PRIO_PROCESS, 0) < settings.WORKER_NICENESS
+
+
+def pool_children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:  # state, then the parent's pid
+            children.append(int(stat.parent.name))
+    return children
 
 
 # --- L3: the same message delivered twice -------------------------------------------------

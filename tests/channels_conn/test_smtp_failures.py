@@ -142,7 +142,7 @@ def test_a_row_committed_while_the_ingress_stops_still_gets_250_and_waits_for_th
 ):
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
     handler = IngressHandler()
-    handler.publisher.shutdown()  # what stopping does to the publishing thread
+    handler.publisher.stop()  # what stopping does to the publishing thread
     loop = asyncio.new_event_loop()
     session, envelope = Session(loop), Envelope()
     session.peer, session.host_name = ("192.0.2.7", 2525), "client.example"

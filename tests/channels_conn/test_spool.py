@@ -8,10 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from channels_conn import spool
 from channels_conn.models import InboundMessage
 from channels_conn.spool import describe_error, ingest_counts, retry_inbound, store_inbound, sweep_inbound
-from channels_conn.tasks import process_inbound
+from channels_conn.tasks import process_inbound, process_inbound_batch
 
 State = InboundMessage.State
 RAW = b"From: dana@customer.example\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -110,12 +109,24 @@ def test_the_sweep_fails_a_row_whose_worker_died_on_every_attempt(
     assert poison.error == "Gave up after 3 attempts: the worker died mid-task each time."
 
 
-def test_the_sweep_stops_at_the_first_enqueue_failure_and_keeps_the_rows(transactional_db, monkeypatch):
-    spooled()
-    spooled()
-    monkeypatch.setattr(spool, "_enqueue", lambda inbound_id: False)
-    assert sweep_inbound() == 0
-    assert InboundMessage.objects.filter(state=State.RECEIVED).count() == 2
+def test_the_sweep_stops_at_the_first_enqueue_failure_and_keeps_the_rows(
+    transactional_db, ingest_stand_in, monkeypatch, settings
+):
+    settings.INGEST_BATCH_SIZE = 1
+    first, second, third = spooled(), spooled(), spooled()
+    real_apply_async = process_inbound_batch.apply_async
+
+    def broker_gone_after_the_first(args, **options):
+        if args[0] != [first.pk]:
+            raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return real_apply_async(args, **options)
+
+    monkeypatch.setattr(process_inbound_batch, "apply_async", broker_gone_after_the_first)
+    assert sweep_inbound() == 1
+    assert ingest_stand_in.calls == [first.pk]
+    assert set(
+        InboundMessage.objects.filter(pk__in=[second.pk, third.pk]).values_list("state", flat=True)
+    ) == {State.RECEIVED}
 
 
 def test_retry_puts_a_failed_row_back_with_fresh_attempts_and_processes_it(transactional_db, ingest_stand_in):

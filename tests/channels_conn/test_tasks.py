@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
-from channels_conn.tasks import process_inbound, sweep_inbound_task
+from channels_conn.tasks import process_inbound, process_inbound_batch, sweep_inbound_task
 
 State = InboundMessage.State
 RAW = b"From: dana@customer.example\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -90,6 +90,32 @@ def test_a_poison_row_ends_failed_while_the_others_are_processed(transactional_d
     assert {row.state for row in InboundMessage.objects.filter(pk__in=[r.pk for r in healthy])} == {
         State.PROCESSED
     }
+
+
+def test_a_batch_processes_each_message_on_its_own(transactional_db, ingest_stand_in):
+    first, broken, last = spooled(), spooled(), spooled()
+    ingest_stand_in.failure = ValueError("no boundary in multipart/mixed")
+    ingest_stand_in.failing_ids = {broken.pk}
+    assert process_inbound_batch([first.pk, broken.pk, last.pk]) == {
+        str(first.pk): State.PROCESSED,
+        str(broken.pk): State.RECEIVED,
+        str(last.pk): State.PROCESSED,
+    }
+    broken.refresh_from_db()
+    assert broken.error == "ValueError: no boundary in multipart/mixed"
+
+
+def test_a_batch_past_its_time_budget_queues_the_rest_again(transactional_db, ingest_stand_in, settings):
+    settings.INGEST_BATCH_SECONDS = 0
+    rows = [spooled() for _ in range(3)]
+    outcome = process_inbound_batch([row.pk for row in rows])
+    assert outcome == {
+        str(rows[0].pk): State.PROCESSED,
+        **dict.fromkeys([str(r.pk) for r in rows[1:]], "requeued"),
+    }
+    # Queued again (run at once here, as without a broker), each still exactly once.
+    assert ingest_stand_in.calls == [row.pk for row in rows]
+    assert set(InboundMessage.objects.values_list("state", flat=True)) == {State.PROCESSED}
 
 
 def test_a_connection_the_database_dropped_between_tasks_is_replaced(transactional_db, ingest_stand_in):
