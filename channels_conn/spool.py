@@ -183,6 +183,24 @@ def enqueue_inbound_batch(inbound_ids: list[int]) -> int:
     return sent
 
 
+def connect_to_broker() -> bool:
+    """Open the broker connection the ingress publishes on, before the first message needs it.
+
+    Loads the transport and connects, so the first messages do not wait for
+    that, and a broker that is down shows in the log at startup. Mail is
+    accepted either way: the sweep enqueues what could not be published.
+    """
+    from channels_conn.tasks import process_inbound_batch
+
+    try:
+        with process_inbound_batch.app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception:
+        logger.warning("the broker is not reachable; accepted mail waits in the spool for it", exc_info=True)
+        return False
+    return True
+
+
 def _enqueue(inbound_id: int) -> bool:
     from channels_conn.tasks import process_inbound
 

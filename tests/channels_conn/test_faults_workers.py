@@ -222,7 +222,7 @@ def backends_inserting_into_the_spool() -> int:
     with psycopg.connect(database_url_for_subprocess(), autocommit=True) as conn:
         return conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO \"channels_conn_inboundmessage\"%' "
+            "AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO %%channels_conn_inboundmessage%%' "
             "AND state <> 'idle'"
         ).fetchone()[0]
 
@@ -249,6 +249,7 @@ def test_runsmtp_killed_before_its_250_gives_a_drop_and_the_retry_makes_one_mess
             sending.join(timeout=15)
         assert "reply" not in outcome
         assert isinstance(outcome["error"], smtplib.SMTPServerDisconnected)
+        assert backends_inserting_into_the_spool() == 1  # still waiting for the lock
     # The killed ingress's INSERT commits once the lock goes (autocommit): a whole message nobody was
     # told about. It is never half a message, and it is kept rather than lost.
     wait_until(lambda: backends_inserting_into_the_spool() == 0, timeout=15, what="the orphan INSERT ending")
