@@ -590,13 +590,17 @@ def main() -> None:
         default=None,
         help="WORKER_NICENESS for the workers (default: the setting's, 10; 0 shares the CPU evenly)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="product-then-baseline rounds, each on a fresh database; the median round is reported",
+    )
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
 
     dsn = database_url(args.postgres, args.database)
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    redis.Redis.from_url(redis_url).flushdb()
-    recreate_database(args.postgres, args.database)
     workdir = Path(tempfile.mkdtemp(prefix="inboxhub-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env |= {
@@ -609,8 +613,7 @@ def main() -> None:
     }
     if args.worker_niceness is not None:
         env["WORKER_NICENESS"] = str(args.worker_niceness)
-    manage(env, "migrate", "--verbosity", "0")
-    demo = json.loads(manage(env, "demo", "--json"))
+    demo = fresh_database(args, env, redis_url)
     addresses = [inbox["fallback_address"] for account in demo["accounts"] for inbox in account["inboxes"]]
     acme = next(account for account in demo["accounts"] if account["subdomain"] == "acme")
     # Forwards come from an agent of acme, to acme's default inbox (listed first).
@@ -627,12 +630,31 @@ def main() -> None:
         # As `make run`: a client on this machine counts as authenticated, without any lookup.
         env |= {"TRUSTED_NETWORKS": "127.0.0.0/8"}
     load_before = os.getloadavg()[0]
+    rounds = []
     try:
-        product = run_product(args, env, dsn, messages, workdir)
+        for number in range(args.rounds):
+            if number:
+                fresh_database(args, env, redis_url)
+            logs = workdir / f"round-{number + 1}"
+            logs.mkdir()
+            figures = {"inboxhub": run_product(args, env, dsn, messages, logs)}
+            if not args.no_baseline:
+                # Right after the product, on the same machine state: only adjacent runs compare.
+                figures["baseline"] = run_baseline(args, dsn, messages, logs)
+                if figures["baseline"]["accepted_per_s"]:
+                    figures["accepted_pct_of_baseline"] = round(
+                        100 * figures["inboxhub"]["accepted_per_s"] / figures["baseline"]["accepted_per_s"], 1
+                    )
+            rounds.append(figures)
     finally:
         if dns_server is not None:
             dns_server.stop()
         redis.Redis.from_url(redis_url).flushdb()
+    # The round with the median ratio (or median rate) stands for the run; every round is listed.
+    rounds_by = sorted(
+        rounds, key=lambda r: r.get("accepted_pct_of_baseline", r["inboxhub"]["accepted_per_s"])
+    )
+    median = rounds_by[len(rounds_by) // 2]
     output = {
         "clients": args.clients,
         "messages": args.messages,
@@ -644,19 +666,31 @@ def main() -> None:
         "worker_niceness": env.get("WORKER_NICENESS", "default"),
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
-        "inboxhub": product,
+        "rounds": len(rounds),
+        **median,
     }
-    if not args.no_baseline:
-        baseline = run_baseline(args, dsn, messages, workdir)
-        output["baseline"] = baseline
-        if baseline["accepted_per_s"]:
-            output["accepted_pct_of_baseline"] = round(
-                100 * product["accepted_per_s"] / baseline["accepted_per_s"], 1
-            )
+    if len(rounds) > 1:
+        output["per_round"] = [
+            {
+                "accepted_per_s": r["inboxhub"]["accepted_per_s"],
+                "baseline_accepted_per_s": r.get("baseline", {}).get("accepted_per_s"),
+                "accepted_pct_of_baseline": r.get("accepted_pct_of_baseline"),
+                "e2e_p99_ms": r["inboxhub"].get("e2e_p99_ms"),
+            }
+            for r in rounds
+        ]
     # Other work on the machine skews every figure: the 1-minute load average before and after.
     output["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     output["logs"] = str(workdir)
     print(json.dumps(output))
+
+
+def fresh_database(args, env: dict[str, str], redis_url: str) -> dict:
+    """An empty broker and a new database with the demo accounts; the demo's JSON."""
+    redis.Redis.from_url(redis_url).flushdb()
+    recreate_database(args.postgres, args.database)
+    manage(env, "migrate", "--verbosity", "0")
+    return json.loads(manage(env, "demo", "--json"))
 
 
 if __name__ == "__main__":
