@@ -3,10 +3,9 @@
 Recipients are refused early at RCPT; DATA hands the bytes to
 `channels_conn.spool.spool_inbound` in a database thread and answers 250 only
 once the row is committed; the row's id goes to the broker after the reply,
-with the ids of its round, from a thread of its own (the sweep enqueues
-whatever that loses). Every
-unexpected failure answers `451 4.3.0`, so a sending MTA retries instead of
-bouncing.
+with the other ids of its round, from a thread of its own (the sweep enqueues
+whatever that loses). Every unexpected failure answers `451 4.3.0`, so a
+sending MTA retries instead of bouncing.
 """
 
 import asyncio
