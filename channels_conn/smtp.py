@@ -96,9 +96,11 @@ class IngressSMTP(SMTP):
         try:
             parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
             address, rest = parse(arg)
-        except HeaderParseError:
+            addr = address.addr_spec
+        except (HeaderParseError, IndexError, AttributeError):
+            # The parser also crashes on some garbage (`MAIL FROM:<`), which aiosmtpd answered with
+            # 451 through handle_exception: a syntax error is permanent, so it gets aiosmtpd's 553.
             return None, None
-        addr = address.addr_spec
         if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return addr, rest

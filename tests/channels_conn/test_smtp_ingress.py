@@ -206,6 +206,13 @@ def test_a_bounce_from_the_null_sender_is_accepted_with_an_empty_mail_from(smtp_
     assert InboundMessage.objects.get().mail_from == ""
 
 
+@pytest.mark.parametrize("argument", ["FROM:<", 'FROM:"', "FROM: <"])
+def test_garbage_that_crashes_the_address_parser_gets_a_syntax_error_not_451(smtp_server, argument):
+    with connect(smtp_server) as client:
+        assert client.docmd("MAIL", argument)[0] == 553  # malformed address: permanent
+        assert client.mail("dana@customer.example")[0] == 250  # the session goes on
+
+
 def test_rcpt_before_mail_gets_503(smtp_server, fallback_address):
     with connect(smtp_server) as client:
         assert client.rcpt(fallback_address.address)[0] == 503
