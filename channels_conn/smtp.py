@@ -178,20 +178,20 @@ class Publisher:
     def __init__(self, *, interval: float = ENQUEUE_INTERVAL_SECONDS) -> None:
         self.interval = interval
         self.ids: queue.SimpleQueue = queue.SimpleQueue()
-        self.stopping = False
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="smtp-enqueue", daemon=True)
         self.thread.start()
 
     def put(self, inbound_id: int) -> bool:
         """Queue an id for the next round; False once stopping (the sweep enqueues the row)."""
-        if self.stopping:
+        if self.stopping.is_set():
             return False
         self.ids.put(inbound_id)
         return True
 
     def stop(self, *, timeout: float = ENQUEUE_GRACE_SECONDS) -> None:
         """Send what is queued, giving the broker up to `timeout` seconds, then end the thread."""
-        self.stopping = True
+        self.stopping.set()  # also cuts short a wait for the next round
         self.ids.put(self._STOP)
         self.thread.join(timeout)
 
@@ -203,8 +203,8 @@ class Publisher:
             if first is self._STOP:
                 return
             wait = next_round - time.monotonic()
-            if wait > 0 and not self.stopping:
-                time.sleep(wait)
+            if wait > 0:
+                self.stopping.wait(wait)
             batch, stop = [first], False
             while True:
                 try:

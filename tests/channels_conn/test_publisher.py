@@ -1,6 +1,7 @@
 """The ingress's publishing thread: ids committed close together go to the workers in one round."""
 
 import threading
+import time
 
 import pytest
 
@@ -34,9 +35,11 @@ def test_a_lone_id_is_sent_at_once_and_the_next_ones_share_a_round(rounds):
     assert rounds.first_sent.wait(5)
     for inbound_id in (2, 3, 4):
         publisher.put(inbound_id)
+    time.sleep(0.2)  # the thread now waits for its next round, 30 s away
+    assert rounds.sent == [[1]]
     publisher.stop()  # stopping sends what is queued without waiting out the interval
     assert rounds.sent == [[1], [2, 3, 4]]
-    assert not publisher.thread.is_alive()
+    assert not publisher.thread.is_alive()  # stop() gives it 10 s, a third of the interval
 
 
 def test_an_id_after_the_stop_is_refused_for_the_sweep(rounds):
