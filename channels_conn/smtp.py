@@ -35,7 +35,7 @@ from channels_conn.spool import (
     spool_inbound,
     store_inbound,
 )
-from channels_conn.tasks import process_inbound
+from channels_conn.tasks import process_inbound_batch
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class IngressHandler:
         peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         # Without a broker (tasks run eagerly, as without REDIS_URL) the task is the processing
         # itself: it runs in the database thread before the 250, as it always has.
-        eager = process_inbound.app.conf.task_always_eager
+        eager = process_inbound_batch.app.conf.task_always_eager
         try:
             inbound = await self._in_db_thread(store_inbound if eager else spool_inbound)(
                 raw=raw,

@@ -154,7 +154,7 @@ def _limit_statement_time(seconds: int) -> None:
 
 def enqueue_inbound(inbound_id: int) -> bool:
     """Hand a committed spool row's id to the workers; False when the broker refused it (swept later)."""
-    return _enqueue(inbound_id)
+    return enqueue_inbound_batch([inbound_id]) == 1
 
 
 def enqueue_inbound_batch(inbound_ids: list[int]) -> int:
@@ -199,18 +199,6 @@ def connect_to_broker() -> bool:
             producer.connection.ensure_connection(max_retries=1)
     except Exception:
         logger.warning("the broker is not reachable; accepted mail waits in the spool for it", exc_info=True)
-        return False
-    return True
-
-
-def _enqueue(inbound_id: int) -> bool:
-    from channels_conn.tasks import process_inbound
-
-    try:
-        process_inbound.delay(inbound_id)
-    except Exception:
-        # Redis down or unreachable: the row is committed and the sweep will pick it up.
-        logger.warning("could not enqueue inbound #%s; the sweep will retry", inbound_id, exc_info=True)
         return False
     return True
 
@@ -330,7 +318,7 @@ def retry_inbound(inbound: InboundMessage) -> bool:
     if reset != 1:
         return False
     inbound.refresh_from_db()
-    transaction.on_commit(lambda: _enqueue(inbound.pk), robust=True)
+    transaction.on_commit(lambda: enqueue_inbound(inbound.pk), robust=True)
     return True
 
 

@@ -7,7 +7,11 @@ from channels_conn import spool
 
 @shared_task
 def process_inbound(inbound_id: int) -> str:
-    """Ingest one spooled message by id; a no-op when another run has it or it is done (G3)."""
+    """Ingest one spooled message by id; a no-op when another run has it or it is done (G3).
+
+    Nothing enqueues it any more (ids travel in `process_inbound_batch`); it stays
+    registered so that tasks queued by an older ingress still run after an upgrade.
+    """
     return spool.process_inbound_message(inbound_id)
 
 

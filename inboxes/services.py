@@ -15,6 +15,7 @@ from django.utils import timezone
 from channels_conn.authentication import AuthVerdict
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import Address, ParsedAttachment, ParsedMessage
+from inboxes.locking import lock_inbox
 from inboxes.models import Attachment, Contact, Conversation, Inbox, InboxAccess, Message
 from inboxes.permissions import create_inbox_refusal
 from inboxes.reply_tokens import split_recipient, verify_reply_token
@@ -569,12 +570,18 @@ def _check_access(access: str, members, teams) -> None:
         )
 
 
-def _write_access_list(inbox: Inbox, access: str, members, teams) -> None:
+def _apply_access(inbox: Inbox, access: str, members, teams) -> dict:
+    """Store the inbox's access and its list; the audit entry's fields that describe them."""
+    if inbox.access != access:
+        inbox.access = access
+        inbox.save(update_fields=["access"])
     InboxAccess.objects.filter(account=inbox.account, inbox=inbox).delete()
-    if access == Inbox.Access.SPECIFIC:
-        grants = [InboxAccess(account=inbox.account, inbox=inbox, member=m) for m in members]
-        grants += [InboxAccess(account=inbox.account, inbox=inbox, team=t) for t in teams]
-        InboxAccess.objects.bulk_create(grants)
+    if access != Inbox.Access.SPECIFIC:
+        return {"access": access, "members": [], "teams": []}
+    grants = [InboxAccess(account=inbox.account, inbox=inbox, member=m) for m in members]
+    grants += [InboxAccess(account=inbox.account, inbox=inbox, team=t) for t in teams]
+    InboxAccess.objects.bulk_create(grants)
+    return {"access": access, "members": sorted(m.pk for m in members), "teams": sorted(t.pk for t in teams)}
 
 
 @transaction.atomic
@@ -588,20 +595,9 @@ def set_inbox_access(inbox: Inbox, *, access: str, members=(), teams=(), by: Mem
     _same_account(by, inbox, *members, *teams)
     require(by, "manage_inboxes")
     _check_access(access, members, teams)
-    # Lock the inbox so two saves at once leave one whole list, not a mix of both.
-    Inbox.objects.select_for_update().filter(account=inbox.account, pk=inbox.pk).first()
-    if inbox.access != access:
-        inbox.access = access
-        inbox.save(update_fields=["access"])
-    _write_access_list(inbox, access, members, teams)
-    record_change(
-        by,
-        inbox,
-        "inbox_access_set",
-        access=access,
-        members=sorted(m.pk for m in members) if access == Inbox.Access.SPECIFIC else [],
-        teams=sorted(t.pk for t in teams) if access == Inbox.Access.SPECIFIC else [],
-    )
+    # Two saves at once leave one whole list, not a mix of both.
+    lock_inbox(inbox.account_id, inbox.pk)
+    record_change(by, inbox, "inbox_access_set", **_apply_access(inbox, access, members, teams))
     return inbox
 
 
@@ -624,17 +620,5 @@ def add_inbox(account: Account, *, name: str, access: str, members=(), teams=(),
             inbox = create_inbox(account, name=name)
     except IntegrityError:
         raise ValidationError({"name": "Another inbox already has this name."}) from None
-    if access != inbox.access:
-        inbox.access = access
-        inbox.save(update_fields=["access"])
-    _write_access_list(inbox, access, members, teams)
-    record_change(
-        by,
-        inbox,
-        "inbox_created",
-        name=name,
-        access=access,
-        members=sorted(m.pk for m in members) if access == Inbox.Access.SPECIFIC else [],
-        teams=sorted(t.pk for t in teams) if access == Inbox.Access.SPECIFIC else [],
-    )
+    record_change(by, inbox, "inbox_created", name=name, **_apply_access(inbox, access, members, teams))
     return inbox

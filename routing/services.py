@@ -4,7 +4,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from inboxes.models import Conversation, Inbox
+from inboxes.locking import lock_inbox
+from inboxes.models import Conversation
 from inboxhub.models import Membership
 from inboxhub.permissions import require
 from inboxhub.services import record_change
@@ -62,8 +63,7 @@ def update_assignment_rule(
         raise ValidationError({"assign_to": "Choose who new conversations are assigned to."})
     if enabled and assign_to == AssignmentRule.AssignTo.SPECIFIC and not members and not teams:
         raise ValidationError({"members": "Pick at least one member or team to assign conversations to."})
-    # The inbox's row lock serialises the first save of its rule, so two editors never create two.
-    list(Inbox.objects.select_for_update().filter(pk=rule.inbox_id).values_list("pk", flat=True))
+    lock_inbox(rule.account_id, rule.inbox_id)
     rule, _ = AssignmentRule.objects.select_for_update().get_or_create(
         account_id=rule.account_id, inbox_id=rule.inbox_id
     )

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from channels_conn.models import FallbackAddress
+from inboxhub.lib.forms import add_service_errors
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 from routing.forms import FREE_SEAT_NOTE, AssignmentRuleForm
@@ -31,8 +32,7 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
                 rule, **{k: form.cleaned_data[k] for k in form.Meta.fields}, by=request.member
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Automatic assignment for {inbox.name} was saved.")
             return redirect("automation:edit", subdomain, inbox.pk)

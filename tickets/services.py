@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from inboxes.models import Inbox
+from inboxes.locking import lock_inbox
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
 from inboxhub.services import record_change
@@ -61,8 +61,7 @@ def update_ticket_defaults(
         raise ValidationError({"owner": "Choose the member who owns new tickets."})
     if owner_mode != TicketDefaults.OwnerMode.MEMBER:
         owner = None
-    # The inbox's row lock serialises the first save, so two editors never create two rows.
-    list(Inbox.objects.select_for_update().filter(pk=defaults.inbox_id).values_list("pk", flat=True))
+    lock_inbox(defaults.account_id, defaults.inbox_id)
     defaults, _ = TicketDefaults.objects.select_for_update().get_or_create(
         account_id=defaults.account_id, inbox_id=defaults.inbox_id
     )

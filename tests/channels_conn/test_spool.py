@@ -10,7 +10,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from channels_conn.models import InboundMessage
 from channels_conn.spool import describe_error, ingest_counts, retry_inbound, store_inbound, sweep_inbound
-from channels_conn.tasks import process_inbound, process_inbound_batch
+from channels_conn.tasks import process_inbound_batch
 
 State = InboundMessage.State
 RAW = b"From: dana@customer.example\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -51,7 +51,7 @@ def test_store_inbound_keeps_the_row_when_the_broker_refuses_the_task(
     def broker_down(*args, **kwargs):
         raise BrokerError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr(process_inbound, "delay", broker_down)
+    monkeypatch.setattr(process_inbound_batch, "apply_async", broker_down)
     inbound = store()
     inbound.refresh_from_db()
     assert (inbound.state, inbound.attempts) == (State.RECEIVED, 0)
