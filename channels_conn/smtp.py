@@ -23,10 +23,11 @@ from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from django.conf import settings
 from django.db import connection, connections
 
+from channels_conn import smtp_data
 from channels_conn.models import FallbackAddress
 from channels_conn.spool import (
     connect_to_broker,
@@ -104,6 +105,35 @@ class IngressSMTP(SMTP):
         if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return addr, rest
+
+    async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's own, reading the section in bulk (channels_conn/smtp_data.py says why and how).
+        if self._decode_data:
+            return await super().smtp_DATA(arg)
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return None
+        if not self.envelope.rcpt_tos:
+            return await self.push("503 Error: need RCPT command")
+        if arg:
+            return await self.push("501 Syntax: DATA")
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limits = smtp_data.DataLimits(
+            line_length_limit=self.line_length_limit, size_limit=self.data_size_limit
+        )
+        try:
+            section, complete = await smtp_data.read_section(self._reader, limits)
+        except asyncio.CancelledError:
+            # The client went away mid-DATA: nothing is handed on.
+            self._writer.close()
+            raise
+        refusal = smtp_data.refusal(section, limits, complete=complete)
+        if refusal is not None:
+            self._set_post_data_state()
+            return await self.push(refusal)
+        self.envelope.content = self.envelope.original_content = smtp_data.unstuff(section)
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        return await self.push("250 OK" if status is MISSING else status)
 
 
 @dataclass(frozen=True)
