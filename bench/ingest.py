@@ -585,10 +585,9 @@ def main() -> None:
         help="start the workers once every message is accepted: the ingress alone, without their CPU",
     )
     parser.add_argument(
-        "--worker-niceness",
-        type=int,
+        "--worker-cpu-priority",
         default=None,
-        help="WORKER_NICENESS for the workers (default: the setting's, 10; 0 shares the CPU evenly)",
+        help="WORKER_CPU_PRIORITY for the workers (default: the setting's, idle; 0 shares the CPU evenly)",
     )
     parser.add_argument(
         "--rounds",
@@ -611,8 +610,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
-    if args.worker_niceness is not None:
-        env["WORKER_NICENESS"] = str(args.worker_niceness)
+    if args.worker_cpu_priority is not None:
+        env["WORKER_CPU_PRIORITY"] = args.worker_cpu_priority
     demo = fresh_database(args, env, redis_url)
     addresses = [inbox["fallback_address"] for account in demo["accounts"] for inbox in account["inboxes"]]
     acme = next(account for account in demo["accounts"] if account["subdomain"] == "acme")
@@ -663,7 +662,7 @@ def main() -> None:
         "worker_concurrency": args.concurrency * args.workers,
         "worker_pool": args.pool,
         "workers_after_send": args.workers_after_send,
-        "worker_niceness": env.get("WORKER_NICENESS", "default"),
+        "worker_cpu_priority": env.get("WORKER_CPU_PRIORITY", "default"),
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
         "rounds": len(rounds),

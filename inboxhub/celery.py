@@ -35,15 +35,20 @@ def _drop_broken_connections(task=None, **_kwargs) -> None:
 
 @celeryd_init.connect
 def _yield_the_cpu_to_the_ingress(**_kwargs) -> None:
-    """Run the worker (and the pool it forks) at WORKER_NICENESS.
+    """Run the worker (and the pool it forks) at WORKER_CPU_PRIORITY.
 
     On a small server the ingress, the web app and the workers share the cores.
     A burst of mail should be answered 250 at the ingress's pace and worked off
     afterwards from the durable spool, rather than slowing every SMTP session
-    and page while the workers run (issue 4). Only ever raises the niceness.
+    and page while the workers run (issue 4). Never raises the priority.
     """
     from django.conf import settings
 
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current < settings.WORKER_NICENESS:
-        os.setpriority(os.PRIO_PROCESS, 0, settings.WORKER_NICENESS)
+    priority = settings.WORKER_CPU_PRIORITY
+    if priority == "idle":
+        if hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        priority = 19
+    if os.getpriority(os.PRIO_PROCESS, 0) < priority:
+        os.setpriority(os.PRIO_PROCESS, 0, priority)

@@ -6,7 +6,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from inboxhub.lib.env import env_bool, env_int, env_list, env_networks, env_str
+from inboxhub.lib.env import env_bool, env_cpu_priority, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -231,9 +231,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 # each message paid a new PostgreSQL connection. Kept instead; inboxhub.celery drops one that failed
 # or outlived CONN_MAX_AGE after its task, and the claim retries once on a connection the server dropped.
 CELERY_DB_REUSE_MAX = 1000
-# Workers run at this nice value, below the ingress and the web app: when the cores are busy, mail
-# is accepted and pages served first, and the backlog waits in the spool (inboxhub/celery.py).
-WORKER_NICENESS = env_int("WORKER_NICENESS", 10)
+# Workers run below the ingress and the web app: when the cores are busy, mail is accepted and pages
+# served first, and the backlog waits in the spool. `idle` is Linux's SCHED_IDLE (the workers get only
+# CPU time nothing else wants; elsewhere nice 19), a number a nice value (inboxhub/celery.py).
+WORKER_CPU_PRIORITY = env_cpu_priority("WORKER_CPU_PRIORITY", "idle")
 CELERY_BEAT_SCHEDULE: dict = {
     # Every 30 s: re-enqueue spooled mail that Redis lost or a killed worker left behind, so
     # Redis is never the only copy of a message (G2, DESIGN "Durability").

@@ -31,6 +31,18 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
+def env_cpu_priority(name: str, default: str | int) -> str | int:
+    """`idle`, or a nice value from 0 (the same as everything else) to 19 (the lowest)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw == "idle":
+        return raw
+    if raw.isdigit() and 0 <= int(raw) <= 19:
+        return int(raw)
+    raise ImproperlyConfigured(f"{name} must be idle or a nice value from 0 to 19, not {raw!r}")
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

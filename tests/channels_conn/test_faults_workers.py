@@ -66,7 +66,7 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, log:
 
 
 @contextmanager
-def celery_worker(tmp_path: Path, broker: str, *, name: str, concurrency: int = 1):
+def celery_worker(tmp_path: Path, broker: str, *, name: str, concurrency: int = 1, **environ: str):
     """A real `celery -A inboxhub worker` in a process group of its own, killed with it at the end."""
     log = tmp_path / f"worker-{name}.log"
     args = [
@@ -77,7 +77,7 @@ def celery_worker(tmp_path: Path, broker: str, *, name: str, concurrency: int = 
         proc = subprocess.Popen(
             args,
             cwd=BASE_DIR,
-            env=child_env(REDIS_URL=broker),
+            env=child_env(REDIS_URL=broker, **environ),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -300,12 +300,22 @@ def test_the_sweep_hands_many_rows_to_the_workers_in_batches(tmp_path, fallback_
     assert queued_batches(redis.Redis.from_url(broker)) == [ids[:4], ids[4:8], ids[8:]]
 
 
-def test_workers_run_below_the_ingress_priority(tmp_path, broker):
-    with celery_worker(tmp_path, broker, name="nice", concurrency=2) as worker:
+def test_workers_get_only_the_cpu_time_nothing_else_wants(tmp_path, broker):
+    assert settings.WORKER_CPU_PRIORITY == "idle"
+    with celery_worker(tmp_path, broker, name="idle", concurrency=2) as worker:
         pids = [worker.pid, *pool_children(worker.pid)]
         assert len(pids) == 3, pids
-        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {settings.WORKER_NICENESS}
-    assert os.getpriority(os.PRIO_PROCESS, 0) < settings.WORKER_NICENESS
+        assert {os.sched_getscheduler(pid) for pid in pids} == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_workers_can_run_at_a_nice_value_instead(tmp_path, broker):
+    with celery_worker(tmp_path, broker, name="nice", concurrency=2, WORKER_CPU_PRIORITY="12") as worker:
+        pids = [worker.pid, *pool_children(worker.pid)]
+        assert len(pids) == 3, pids
+        assert {os.sched_getscheduler(pid) for pid in pids} == {os.SCHED_OTHER}
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {12}
+    assert os.getpriority(os.PRIO_PROCESS, 0) < 12
 
 
 def pool_children(pid: int) -> list[int]:
