@@ -107,7 +107,8 @@ class IngressSMTP(SMTP):
         return addr, rest
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd's own, reading the section in bulk (channels_conn/smtp_data.py says why and how).
+        # aiosmtpd's own, reading the section in bulk (channels_conn/smtp_data.py says why and how);
+        # tests/channels_conn/test_smtp_data.py holds it to the installed aiosmtpd's.
         if self._decode_data:
             return await super().smtp_DATA(arg)
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):

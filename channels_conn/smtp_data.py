@@ -53,7 +53,7 @@ async def read_section(reader: asyncio.StreamReader, limits: DataLimits) -> tupl
             chunk = await reader.readuntil(END_LINE)
             ends_with_dot_line = True
         except asyncio.LimitOverrunError as overrun:
-            # No `.<CRLF>` within the reader's limit; this much holds none, so take it all.
+            # The reader stops looking past its limit: the `consumed` bytes hold no end line.
             chunk = await reader.read(overrun.consumed)
             ends_with_dot_line = False
         if complete:
