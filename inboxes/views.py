@@ -3,20 +3,23 @@
 from urllib.parse import quote
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
+from django_scopes import scope
 
-from inboxes import selectors
+from inboxes import inline_images, selectors
+from inboxes.models import Attachment
 from inboxes.permissions import visible_inboxes
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
 # The policy of a message's own HTML document: inert even when opened directly (H2, DESIGN "HTML").
+# `{origin}` is this app's, for the message's inline images (inboxes/inline_images.py).
 MAIL_HTML_CSP = (
     "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-    "img-src https: data: cid:; style-src 'unsafe-inline'; font-src https: data:; "
+    "img-src https: data: {origin}; style-src 'unsafe-inline'; font-src https: data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 # Types a browser renders harmlessly; everything else is sent as opaque bytes.
@@ -55,8 +58,11 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
 def message_html(request: MemberRequest, subdomain: str, message_id: int) -> HttpResponse:
     visible = request.account.messages.filter(inbox__in=visible_inboxes(request.member))
     message = get_object_or_404(visible.exclude(html=""), pk=message_id)
-    response = HttpResponse(render_to_string("inboxes/message_html.html", {"message": message}))
-    response["Content-Security-Policy"] = MAIL_HTML_CSP
+    html = inline_images.with_inline_images(message)
+    response = HttpResponse(render_to_string("inboxes/message_html.html", {"message": message, "html": html}))
+    response["Content-Security-Policy"] = MAIL_HTML_CSP.format(
+        origin=f"{request.scheme}://{request.get_host()}"
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
@@ -83,6 +89,29 @@ def attachment_download(request: MemberRequest, subdomain: str, attachment_id) -
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def inline_image(request: HttpRequest, token: str) -> FileResponse:
+    """An image of a mail for its sandboxed HTML document, which has no session: the URL is signed."""
+    signed = inline_images.attachment_for(token)
+    if signed is None:
+        raise Http404("No such image")
+    account_id, attachment_id = signed
+    with scope(account=account_id):
+        images = Attachment.objects.filter(
+            account_id=account_id, content_type__in=inline_images.INLINE_IMAGE_TYPES
+        )
+        attachment = get_object_or_404(images, pk=attachment_id)
+    try:
+        file = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such image") from None
+    response = FileResponse(file, content_type=attachment.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = f"private, max-age={inline_images.SIGNED_URL_SECONDS}"
     return response
 
 

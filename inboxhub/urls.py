@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
+from inboxes.views import inline_image
 from inboxhub.forms import ResetPasswordForm
 from inboxhub.views import auth, members, settings_home, teams
 
@@ -63,5 +64,7 @@ urlpatterns = [
         ),
         name="invite_accept",
     ),
+    # Signed, without a session: requested by a mail's sandboxed HTML (inboxes/inline_images.py).
+    path("inline-images/<str:token>/", inline_image, name="inline_image"),
     path("a/<slug:subdomain>/", include(tenant)),
 ]
