@@ -222,12 +222,17 @@ def _stale_claim_before(now):
     return now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + CLAIM_GRACE_SECONDS)
 
 
+class CannotIngest(Exception):
+    """The message itself is at fault: trying again cannot help, so it is failed at once (G5)."""
+
+
 def process_inbound_message(inbound_id: int) -> str:
     """Claim a spooled message, ingest it, and record the outcome (G3, G5); returns the new state.
 
     Safe to run twice or concurrently: only the worker whose conditional update
     claims the row processes it. A failure goes back to `received` for the sweep
-    to retry with backoff, and becomes `failed` after INGEST_MAX_ATTEMPTS.
+    to retry with backoff, and becomes `failed` after INGEST_MAX_ATTEMPTS, or at
+    once when the message itself is at fault (CannotIngest).
     """
     now = timezone.now()
     inbound = on_live_connection(lambda: _claim(inbound_id, now))
@@ -244,7 +249,8 @@ def process_inbound_message(inbound_id: int) -> str:
             mine.update(state=State.PROCESSED, processed_at=timezone.now(), error="")
             _commit_without_waiting_for_disk()
     except Exception as exc:
-        state = State.FAILED if inbound.attempts >= settings.INGEST_MAX_ATTEMPTS else State.RECEIVED
+        given_up = isinstance(exc, CannotIngest) or inbound.attempts >= settings.INGEST_MAX_ATTEMPTS
+        state = State.FAILED if given_up else State.RECEIVED
         logger.warning("inbound #%s attempt %s failed", inbound_id, inbound.attempts, exc_info=True)
         # claimed_at stays: it is when the last attempt started, which the sweep's backoff reads.
         mine.update(state=state, error=describe_error(exc))
@@ -301,7 +307,7 @@ def _claim(inbound_id: int, now) -> InboundMessage | None:
 
 def describe_error(exc: BaseException) -> str:
     """The reason an admin reads on the failed-messages page: type and message, no credentials."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = str(exc) if isinstance(exc, CannotIngest) else f"{type(exc).__name__}: {exc}"
     return _URL_CREDENTIALS.sub(r"\1:***@", text)[:ERROR_MAX_CHARS]
 
 

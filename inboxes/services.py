@@ -15,6 +15,7 @@ from django.utils import timezone
 from channels_conn.authentication import AuthVerdict
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.parsing import Address, ParsedAttachment, ParsedMessage
+from channels_conn.spool import CannotIngest
 from inboxes.locking import lock_inbox
 from inboxes.models import Attachment, Contact, Conversation, Inbox, InboxAccess, Message
 from inboxes.permissions import create_inbox_refusal
@@ -453,7 +454,7 @@ def receive_message(
     attribution = attribute_message(fallback_address, parsed, verdict=verdict)
     sender = attribution.sender
     if not sender.email:
-        raise ValueError(
+        raise CannotIngest(
             "The sender could not be read unambiguously from the From header; "
             "the message was not logged to anyone."
         )

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from channels_conn.models import InboundMessage
+from channels_conn.spool import process_inbound_message
 from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,19 @@ def test_the_failed_page_lists_a_failed_message_with_its_error_sender_and_subjec
     assert "Invoice &lt;b&gt;42&lt;/b&gt;" in item
     assert "Carol Customer &lt;carol@customer.example&gt;" in item
     assert "Retry" in item
+
+
+def test_a_message_whose_sender_cannot_be_read_fails_at_once_and_the_page_says_why(client, admin, inbox):
+    to = address_of(inbox)
+    inbound = spool(raw_mail(to=to, sender="alice@evil.example)<bob@customer.com>", subject="Odd From"), to)
+    assert process_inbound_message(inbound.pk) == InboundMessage.State.FAILED
+    inbound.refresh_from_db()
+    assert inbound.attempts == 1  # retrying cannot make the From header readable
+    client.force_login(admin.user)
+    text = client.get(failed_url(admin.account)).text
+    item = text.split(f'id="inbound-{inbound.pk}"')[1].split("</tr>")[0]
+    assert "The sender could not be read unambiguously from the From header" in item
+    assert "Odd From" in item and "Retry" in item
 
 
 def test_the_failed_page_leaves_out_other_accounts_and_unfailed_rows(client, admin, inbox, other_inbox):

@@ -7,6 +7,7 @@ from django_scopes import scope
 
 from channels_conn import parsing
 from channels_conn.models import Channel
+from channels_conn.spool import CannotIngest
 from inboxes.ingest import NoRecipient, ingest_inbound
 from inboxes.models import Message
 from inboxes.reply_tokens import reply_address
@@ -123,7 +124,7 @@ def test_a_display_name_trick_never_resolves_to_the_named_address(inbox):
 
 def test_an_ambiguous_from_fails_instead_of_picking_an_address(inbox):
     to = address_of(inbox)
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(CannotIngest, match="could not be read"):
         ingest_inbound(spool(raw_mail(to=to, sender="alice@evil.example)<bob@customer.com>"), to))
     assert messages_in(inbox.account) == []
 

@@ -4,6 +4,7 @@ import pytest
 from django_scopes import scope
 
 from channels_conn.parsing import Address
+from channels_conn.spool import CannotIngest
 from inboxes.models import Attachment, Contact, Conversation, Message
 from inboxes.reply_tokens import make_reply_token, reply_address
 from tests.factories import MembershipFactory
@@ -160,7 +161,7 @@ def test_a_display_name_that_looks_like_an_address_never_becomes_the_contact(inb
 
 
 def test_a_sender_that_could_not_be_read_fails_loudly_instead_of_guessing(inbox):
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(CannotIngest, match="could not be read"):
         receive(inbox, parsed(sender=Address(name="", email="")))
 
 
