@@ -13,9 +13,12 @@ from datetime import UTC, datetime, tzinfo
 from email import errors, policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from html.parser import HTMLParser
+from html import unescape
+
+import nh3
 
 from channels_conn import forwarding
+from inboxhub.lib.html_nesting import parse_cost_refusal
 
 MAX_PARTS = 1000
 MAX_DEPTH = 50
@@ -476,45 +479,33 @@ def clean_filename(name: str) -> str:
     return name
 
 
-class _HtmlText(HTMLParser):
-    BLOCKS = frozenset(
-        ("address", "article", "blockquote", "br", "div", "dl", "dt", "dd", "hr", "li", "ol", "p", "pre")
-        + ("section", "table", "tr", "ul", "h1", "h2", "h3", "h4", "h5", "h6")
-    )
-    HIDDEN = frozenset(("script", "style", "head", "title", "template"))
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.HIDDEN:
-            self.hidden += 1
-        elif tag in self.BLOCKS:
-            self.chunks.append("\n")
-        elif tag == "td":
-            self.chunks.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self.BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.chunks.append(data)
+_TEXT_BLOCKS = frozenset(
+    ("address", "article", "blockquote", "br", "div", "dl", "dt", "dd", "hr", "li", "ol", "p", "pre")
+    + ("section", "table", "tr", "ul", "h1", "h2", "h3", "h4", "h5", "h6")
+)
+_TEXT_HIDDEN = frozenset(("script", "style", "head", "title", "template"))
+# nh3's output: the kept tags bare, and every `<` of the text escaped as `&lt;`.
+_KEPT_TAG = re.compile(r"<(/?)([a-z0-9]+)>")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def html_to_text(html: str) -> str:
     """A plain reading of an HTML body, for messages that have no text part."""
-    reader = _HtmlText()
-    try:
-        reader.feed(html)
-        reader.close()
-        text = "".join(reader.chunks)
-    except Exception:
-        text = re.sub(r"<[^>]*>", " ", html)
+    if parse_cost_refusal(html):
+        # No tree for crafted markup: tags out, lines as sent. `<` ends a tag too, so that each
+        # character is read at most twice however many tags are left open.
+        text = unescape(re.sub(r"<[^<>]*>", " ", html))
+    else:
+        # html5ever (in nh3) reads the markup as a browser would. The standard library's HTMLParser
+        # took minutes over a few hundred kilobytes of unclosed tags (CVE-2025-6069).
+        kept = nh3.clean(
+            _SURROGATES.sub("\ufffd", html),
+            tags=set(_TEXT_BLOCKS | {"td"}),
+            clean_content_tags=set(_TEXT_HIDDEN),
+            attributes={},
+            strip_comments=True,
+            link_rel=None,
+        )
+        text = unescape(_KEPT_TAG.sub(lambda tag: " " if tag.group(2) == "td" else "\n", kept))
     lines = [" ".join(line.split()) for line in text.replace("\xa0", " ").splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

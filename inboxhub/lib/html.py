@@ -25,8 +25,9 @@ it informs (the signature editor shows it), it decides nothing.
 
 HTML over `MAX_HTML_BYTES` is not displayed at all (the text part is): even a linear
 sanitizer should not hold a worker on one body, and half a page could mislead.
-Beware that the HTML tree-building algorithm itself (html5ever's as html5lib's) is
-superlinear on some crafted nesting; the size cap bounds that cost, it does not remove it.
+The HTML tree-building algorithm itself (html5ever's as html5lib's) is superlinear on
+crafted nesting: HTML too costly to build a tree of is not displayed either
+(inboxhub/lib/html_nesting.py).
 """
 
 import re
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 import nh3
 import tinycss2
 from django.conf import settings
+
+from inboxhub.lib.html_nesting import parse_cost_refusal
 
 ALLOWED_TAGS = frozenset(
     [
@@ -235,7 +238,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 class Sanitized:
     html: str
     removed: list[str] = field(default_factory=list)
-    omitted: str = ""  # why no HTML at all was kept, for the reader (too large)
+    omitted: str = ""  # why no HTML at all was kept, for the reader (too large or too costly)
 
 
 def sanitize_html(html: str) -> Sanitized:
@@ -251,6 +254,9 @@ def sanitize_html(html: str) -> Sanitized:
     limit = settings.MAX_HTML_BYTES
     if size > limit:
         reason = f"the whole HTML ({size:,} bytes, over the {limit:,}-byte limit for display)"
+        return Sanitized(html="", removed=[reason], omitted=reason)
+    if too_costly := parse_cost_refusal(html):
+        reason = f"the whole HTML ({too_costly})"
         return Sanitized(html="", removed=[reason], omitted=reason)
     restyled: Counter = Counter()
     styles: dict[str, tuple[str, bool]] = {}

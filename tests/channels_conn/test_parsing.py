@@ -302,3 +302,23 @@ def test_django_helpdesk_body_text_is_read(case):
 def test_django_helpdesk_blank_body_keeps_its_attachment():
     parsed = parse_message((corpus("django-helpdesk") / "blank-body-with-attachment.eml").read_bytes())
     assert parsed.text.strip() == "" and len(parsed.attachments) == 1
+
+
+# --- the text of an HTML-only message ---
+
+
+def test_html_to_text_breaks_lines_at_blocks_and_drops_scripts_and_styles():
+    html = (
+        "<html><head><title>T</title><style>p{color:red}</style></head><body>"
+        "<p>Hello&nbsp;<b>Carol</b>,</p><div>Your order &lt;42&gt; shipped.<br>Thanks</div>"
+        "<table><tr><td>Item</td><td>Qty</td></tr></table><script>alert(1)</script><!-- note -->"
+        "</body></html>"
+    )
+    assert html_to_text(html) == "Hello Carol,\n\nYour order <42> shipped.\nThanks\n\nItem Qty"
+
+
+@pytest.mark.parametrize(
+    "html", ['<a b="' * 50_000, "<!--" * 50_000, "<a" * 50_000, "<![CDATA[" * 50_000], ids=range(4)
+)
+def test_html_to_text_reads_unclosed_markup_that_held_the_standard_parser_for_minutes(html):
+    assert html_to_text("Hello " + html).startswith("Hello")
