@@ -79,17 +79,20 @@ def _content_disposition(filename: str) -> str:
 def attachment_download(request: MemberRequest, subdomain: str, attachment_id) -> FileResponse:
     visible = request.account.attachments.filter(message__inbox__in=visible_inboxes(request.member))
     attachment = get_object_or_404(visible, pk=attachment_id)
-    try:
-        file = attachment.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("No such attachment") from None
     content_type = attachment.content_type if attachment.content_type in PLAIN_DOWNLOAD_TYPES else None
-    response = FileResponse(file, content_type=content_type or "application/octet-stream")
+    response = FileResponse(_open_file(attachment), content_type=content_type or "application/octet-stream")
     response["Content-Disposition"] = _content_disposition(attachment.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _open_file(attachment: Attachment):
+    try:
+        return attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such attachment") from None
 
 
 @require_GET
@@ -104,11 +107,7 @@ def inline_image(request: HttpRequest, token: str) -> FileResponse:
             account_id=account_id, content_type__in=inline_images.INLINE_IMAGE_TYPES
         )
         attachment = get_object_or_404(images, pk=attachment_id)
-    try:
-        file = attachment.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("No such image") from None
-    response = FileResponse(file, content_type=attachment.content_type)
+    response = FileResponse(_open_file(attachment), content_type=attachment.content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = f"private, max-age={inline_images.SIGNED_URL_SECONDS}"
