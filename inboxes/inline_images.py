@@ -47,7 +47,7 @@ def with_inline_images(message: Message) -> str:
 
 def signed_url(attachment: Attachment) -> str:
     token = signing.dumps([attachment.account_id, str(attachment.pk)], salt=_SALT, compress=False)
-    return reverse("inline_image", args=[token])
+    return reverse("inline_images:image", args=[token])
 
 
 def attachment_for(token: str) -> tuple[int, str] | None:

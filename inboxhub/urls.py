@@ -1,7 +1,6 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from inboxes.views import inline_image
 from inboxhub.forms import ResetPasswordForm
 from inboxhub.views import auth, members, settings_home, teams
 
@@ -64,7 +63,6 @@ urlpatterns = [
         ),
         name="invite_accept",
     ),
-    # Signed, without a session: requested by a mail's sandboxed HTML (inboxes/inline_images.py).
-    path("inline-images/<str:token>/", inline_image, name="inline_image"),
+    path("inline-images/", include("inboxes.inline_image_urls")),
     path("a/<slug:subdomain>/", include(tenant)),
 ]

@@ -58,15 +58,13 @@ def parse_cost_refusal(html: str) -> str:
     tags = sum(1 for _ in _TAG.finditer(html))
     if tags > MAX_TAGS:
         return f"{tags:,} tags, over the {MAX_TAGS:,}-tag limit for display"
-    if nests_deeper_than(html):
+    if _nests_deeper_than(html, MAX_NESTING):
         return f"elements nested more than {MAX_NESTING} levels deep"
     return ""
 
 
-def nests_deeper_than(html: str, limit: int = MAX_NESTING) -> bool:
+def _nests_deeper_than(html: str, limit: int) -> bool:
     """Whether the estimated depth of open and active formatting elements passes `limit`."""
-    if html.count("<") <= limit:
-        return False
     open_elements, formatting = _Stack(), _Stack()
     # (depth of a cell among the open elements, how many formatting elements were active before it)
     cells: list[tuple[int, int]] = []

@@ -4,13 +4,9 @@ import base64
 import struct
 import zlib
 
-from django.urls import reverse
-from django_scopes import scopes_disabled
-
-from channels_conn.models import FallbackAddress, InboundMessage
-from inboxes.ingest import ingest_inbound
-from inboxes.models import Message
+from tests.dnsserver import dns_server  # noqa: F401 - the fixture sender_checks uses
 from tests.e2e.conftest import assert_accessible, login, screenshot
+from tests.e2e.test_sender_authentication import deliver, sender_checks, thread_url  # noqa: F401 - a fixture
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -29,42 +25,27 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
-def newsletter(to: str) -> bytes:
+def newsletter() -> str:
     """An HTML mail with its logo as a multipart/related part, as Outlook and Apple Mail send them."""
     logo = base64.encodebytes(png(40, 20, (200, 30, 30))).decode().replace("\n", "\r\n")
     return (
-        f"From: Carol Customer <carol@customer.example>\r\nTo: {to}\r\nSubject: Our new logo\r\n"
+        "From: Carol Customer <carol@customer.example>\r\nTo: {to}\r\nSubject: Our new logo\r\n"
         "Date: Mon, 23 Nov 2026 12:00:00 +0000\r\nMessage-ID: <logo1@customer.example>\r\n"
         'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="REL"\r\n\r\n'
         "--REL\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
         '<p>Here it is:</p><p><img src="cid:logo.png@01DA0001" alt="Carol\'s logo"></p>\r\n'
         "--REL\r\nContent-Type: image/png; name=logo.png\r\nContent-Transfer-Encoding: base64\r\n"
         "Content-ID: <logo.png@01DA0001>\r\nContent-Disposition: inline; filename=logo.png\r\n\r\n"
-        f"{logo}--REL--\r\n"
-    ).encode()
+        + logo
+        + "--REL--\r\n"
+    )
 
 
-def deliver(raw_for) -> Message:
-    with scopes_disabled():
-        address = FallbackAddress.objects.get(account__subdomain="acme", channel__inbox__name="Sales").address
-        raw = raw_for(address)
-        inbound = InboundMessage.objects.create(
-            raw=raw,
-            size=len(raw),
-            mail_from="carol@customer.example",
-            rcpt_tos=[address],
-            peer_ip="127.0.0.1",
-        )
-        ingest_inbound(inbound)
-        return Message.objects.select_related("account").get(inbound=inbound)
-
-
-def test_an_inline_image_shows_in_the_mail_html(page, demo, settings):
-    settings.TRUSTED_NETWORKS = []
-    message = deliver(newsletter)
+def test_an_inline_image_shows_in_the_mail_html(page, demo, sender_checks):  # noqa: F811 - the imported fixture
+    message = deliver(newsletter(), mail_from="carol@customer.example")
     login(page, "admin@acme.example")
 
-    page.goto(reverse("inboxes:thread", args=[message.account.subdomain, message.conversation_id]))
+    page.goto(thread_url(message))
     page.locator("iframe.message-html").scroll_into_view_if_needed()
     logo = page.frame_locator("iframe.message-html").get_by_role("img", name="Carol's logo")
     logo.wait_for()
