@@ -31,9 +31,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from channels_conn.parsing import html_to_text  # noqa: E402
 from inboxhub.lib import html_nesting  # noqa: E402
 from inboxhub.lib.html import sanitize_html  # noqa: E402
+from inboxhub.lib.mail.parsing import html_to_text  # noqa: E402
 from tests.inboxhub.bleach_reference import bleach_sanitize_html  # noqa: E402
 from tests.inboxhub.test_sanitizer import newsletter  # noqa: E402
 

@@ -3,7 +3,6 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_scopes import ScopedManager
 
-from inboxes.models import Inbox
 from inboxhub.models import Account
 
 
@@ -16,7 +15,8 @@ class Channel(models.Model):
         CHAT = "chat", "Chat"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="channels")
-    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="channels")
+    # By name: inboxes sit above channels in the layers (README, "Architecture").
+    inbox = models.ForeignKey("inboxes.Inbox", on_delete=models.CASCADE, related_name="channels")
     kind = models.CharField(max_length=30, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -101,8 +101,12 @@ class FallbackAddress(models.Model):
 class InboundMessage(models.Model):
     """A raw message as the SMTP ingress received it: the durable spool (G2).
 
-    Not tenant-scoped: one SMTP transaction may name recipients of several
-    accounts; processing resolves each recipient to its account and inbox.
+    One row per account an SMTP transaction names: the ingress stores a
+    message for recipients of two accounts as two rows, so each account's
+    copy is processed, failed and retried on its own (A2). `account` is
+    null only for rows spooled before it existed whose recipients are gone.
+    Not behind a scoped manager: the ingress, the workers and the sweep
+    work across accounts; the pages filter by `account`.
     """
 
     class State(models.TextChoices):
@@ -111,6 +115,9 @@ class InboundMessage(models.Model):
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
 
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="inbound_messages", null=True, blank=True
+    )
     raw = models.BinaryField()
     size = models.PositiveIntegerField()
     mail_from = models.CharField(max_length=512, blank=True)
@@ -125,7 +132,15 @@ class InboundMessage(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "received_at"], name="inbound_state_received")]
+        indexes = [
+            models.Index(fields=["state", "received_at"], name="inbound_state_received"),
+            # The Failed messages page of one account (G5).
+            models.Index(
+                fields=["account", "state", "-received_at"],
+                name="inbound_account_state",
+                condition=models.Q(state="failed"),
+            ),
+        ]
         ordering = ["received_at", "pk"]
 
     def __str__(self) -> str:

@@ -1,24 +1,28 @@
 """State changes for channels and fallback addresses."""
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from channels_conn.deliverability import DomainReport, check_domain, domain_of
 from channels_conn.models import Channel, FallbackAddress
-from inboxes.models import Inbox
+from inboxhub.audit import record_change
 from inboxhub.lib.html import sanitize_html
+from inboxhub.lib.mail.deliverability import DomainReport, check_domain, domain_of
 from inboxhub.models import Membership
 from inboxhub.permissions import require
-from inboxhub.services import record_change
+
+if TYPE_CHECKING:  # inboxes sit above channels in the layers: a name for the type checker only
+    from inboxes.models import Inbox
 
 
 def fallback_address_for(subdomain: str, local_part: str) -> str:
     return f"{local_part}@{subdomain}.{settings.INBOUND_DOMAIN}".lower()
 
 
-def _free_local_part(inbox: Inbox) -> str:
+def _free_local_part(inbox: "Inbox") -> str:
     base = "support" if inbox.is_default else (slugify(inbox.name)[:40].strip("-") or "inbox")
     taken = set(
         FallbackAddress.objects.filter(account=inbox.account, local_part__startswith=base).values_list(
@@ -33,7 +37,7 @@ def _free_local_part(inbox: Inbox) -> str:
 
 
 @transaction.atomic
-def create_fallback_channel(inbox: Inbox) -> Channel:
+def create_fallback_channel(inbox: "Inbox") -> Channel:
     """Give an inbox its always-present fallback email channel and address (A1)."""
     channel = Channel.objects.create(account=inbox.account, inbox=inbox, kind=Channel.Kind.FALLBACK_EMAIL)
     local_part = _free_local_part(inbox)
@@ -47,7 +51,7 @@ def create_fallback_channel(inbox: Inbox) -> Channel:
     return channel
 
 
-def _free_company_name(inbox: Inbox) -> str:
+def _free_company_name(inbox: "Inbox") -> str:
     """C3: the account's company name for the first address, "<company> <inbox>" for later ones."""
     company = inbox.account.company_name.strip()
     for name in (company, f"{company} {inbox.name}".strip()):
@@ -60,9 +64,6 @@ def _free_company_name(inbox: Inbox) -> str:
 @transaction.atomic
 def set_channel_enabled(channel: Channel, enabled: bool, *, by) -> Channel:
     """Turn a channel on or off; mail to a channel that is off is refused (F2)."""
-    from inboxhub.permissions import require
-    from inboxhub.services import record_change
-
     assert channel.account_id == by.account_id, "member and channel in different accounts"
     require(by, "manage_inboxes")
     if channel.enabled != enabled:

@@ -18,40 +18,27 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
-from dataclasses import dataclass
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 
-from channels_conn import smtp_data
-from channels_conn.models import FallbackAddress
-from channels_conn.spool import (
-    connect_to_broker,
-    enqueue_inbound_batch,
-    on_live_connection,
-    spool_inbound,
-    store_inbound,
-)
-from channels_conn.tasks import process_inbound_batch
+from channels_conn.recipients import RECIPIENT_OK, RecipientCache, check_recipient
+from channels_conn.spool import connect_to_broker, enqueue_inbound_batch, spool_inbound, store_inbound
+from inboxhub.celery import app as celery_app
+from inboxhub.lib.mail import smtp_data
 
 logger = logging.getLogger(__name__)
 
-RELAY_DENIED = "550 5.7.1 Relay access denied"
-UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: no such mailbox here"
-CHANNEL_OFF = "550 5.2.1 Recipient address rejected: this channel is turned off"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TRY_AGAIN = "451 4.3.0 Error: local problem, please try again later"
-RECIPIENT_OK = "250 2.1.5 Ok"
 ENQUEUE_GRACE_SECONDS = 10
 # The publishing thread hands ids to the broker at most this often; ids committed meanwhile share the
 # round, and a task per INGEST_BATCH_SIZE of them. A quiet ingress publishes each id at once.
 ENQUEUE_INTERVAL_SECONDS = 0.05
-RECIPIENT_CACHE_SECONDS = 2
-RECIPIENT_CACHE_SIZE = 10_000
 
 # `<dot-atom@domain>` in ASCII (RFC 5321 Mailbox without quoting, literals or source routes).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -107,7 +94,7 @@ class IngressSMTP(SMTP):
         return addr, rest
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd's own, reading the section in bulk (channels_conn/smtp_data.py says why and how);
+        # aiosmtpd's own, reading the section in bulk (inboxhub/lib/mail/smtp_data.py says why and how);
         # tests/channels_conn/test_smtp_data.py holds it to the installed aiosmtpd's.
         if self._decode_data:
             return await super().smtp_DATA(arg)
@@ -135,64 +122,6 @@ class IngressSMTP(SMTP):
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         return await self.push("250 OK" if status is MISSING else status)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """What RCPT learns about one address: the reply to send."""
-
-    reply: str
-
-    @property
-    def accepted(self) -> bool:
-        return self.reply.startswith("2")
-
-
-def check_recipient(address: str) -> Recipient:
-    """Decide the RCPT reply for an address (G1, F2); runs in a database thread.
-
-    `local+token@sub.INBOUND_DOMAIN` is looked up as `local@sub.INBOUND_DOMAIN`,
-    case-insensitively. Any subdomain of ours that names no fallback address is
-    an unknown recipient, so the reply never tells whether an account exists (A2).
-    """
-    local, at, domain = address.rpartition("@")
-    domain = domain.lower().rstrip(".")
-    suffix = "." + settings.INBOUND_DOMAIN.lower()
-    subdomain = domain.removesuffix(suffix)
-    if not at or not local or subdomain == domain or not subdomain or "." in subdomain:
-        return Recipient(RELAY_DENIED)
-    mailbox = local.split("+", 1)[0]
-    if not mailbox:
-        return Recipient(UNKNOWN_RECIPIENT)
-    # The recipient names the account; there is no account scope to enter yet. Fallback addresses are
-    # stored lower-case, so an exact match can use the unique index. A hand-written query rather than
-    # the ORM's: RCPT is on the ingress's hot path, which is CPU-bound (issue 4).
-    found = on_live_connection(lambda: _channel_enabled(f"{mailbox}@{domain}".lower()))
-    if not found:
-        return Recipient(UNKNOWN_RECIPIENT)
-    if not found[0]:
-        return Recipient(CHANNEL_OFF)
-    return Recipient(RECIPIENT_OK)
-
-
-def _channel_enabled(address: str) -> list[bool]:
-    """[whether its channel is on] for a known fallback address, [] for an unknown one."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RECIPIENT_QUERY(), [address])
-        return [enabled for (enabled,) in cursor.fetchall()]
-
-
-@functools.cache
-def _RECIPIENT_QUERY() -> str:  # noqa: N802 - a constant, built once the models are loaded
-    address = FallbackAddress._meta
-    channel = address.get_field("channel")
-    channel_table = channel.related_model._meta.db_table
-    enabled = channel.related_model._meta.get_field("enabled").column
-    return (
-        f"SELECT c.{enabled} FROM {address.db_table} a "  # noqa: S608 - names from the models
-        f"JOIN {channel_table} c ON c.{channel.target_field.column} = a.{channel.column} "
-        f"WHERE a.{address.get_field('address').column} = %s LIMIT 1"
-    )
 
 
 class Publisher:
@@ -259,11 +188,7 @@ class IngressHandler:
         self.db_threads = db_threads or settings.SMTP_DB_THREADS
         self.executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smtp-db")
         self.publisher = Publisher()
-        # RCPT's answers by lower-cased address, each with when it expires (only the event loop's thread
-        # reads and writes it). Saves a database round trip and a thread hop on nearly every message
-        # (issue 4); the price is that a channel switched off (or an address removed) is still
-        # accepted for up to RECIPIENT_CACHE_SECONDS, and one switched on refused as long.
-        self.recipients: dict[str, tuple[Recipient, float]] = {}
+        self.recipients = RecipientCache()
 
     def _in_db_thread(self, func):
         # What sync_to_async(thread_sensitive=False, executor=…) does, minus its bookkeeping, which
@@ -289,18 +214,14 @@ class IngressHandler:
             return TOO_MANY_RECIPIENTS
         if any(address.lower() == known.lower() for known in envelope.rcpt_tos):
             return RECIPIENT_OK
-        key = address.lower()
-        cached = self.recipients.get(key)
-        if cached is not None and cached[1] > time.monotonic():
-            recipient = cached[0]
-        else:
+        recipient = self.recipients.get(address)
+        if recipient is None:
             recipient = await self._in_db_thread(check_recipient)(address)
-            if len(self.recipients) >= RECIPIENT_CACHE_SIZE:
-                self.recipients.clear()
-            self.recipients[key] = (recipient, time.monotonic() + RECIPIENT_CACHE_SECONDS)
+            self.recipients.put(address, recipient)
         if recipient.accepted:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
+            _accounts(envelope)[_text(address)] = recipient.account_id
         return recipient.reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -308,25 +229,29 @@ class IngressHandler:
         peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         # Without a broker (tasks run eagerly, as without REDIS_URL) the task is the processing
         # itself: it runs in the database thread before the 250, as it always has.
-        eager = process_inbound_batch.app.conf.task_always_eager
+        eager = celery_app.conf.task_always_eager
         try:
-            inbound = await self._in_db_thread(store_inbound if eager else spool_inbound)(
+            rows = await self._in_db_thread(store_inbound if eager else spool_inbound)(
                 raw=raw,
                 # The null reverse-path of bounces and auto-replies is stored as "".
                 mail_from="" if envelope.mail_from == "<>" else _text(envelope.mail_from),
                 rcpt_tos=[_text(rcpt) for rcpt in envelope.rcpt_tos],
                 peer_ip=peer_ip,
                 helo=_text(session.host_name or ""),
+                accounts=_accounts(envelope),
             )
         except Exception:
             # Nothing was committed: a transient refusal makes the sender retry later.
             logger.exception("could not spool a message from %s", peer_ip)
             return TRY_AGAIN
-        # The row is committed: the 250 need not wait for the broker's round trip.
-        if not eager and not self.publisher.put(inbound.pk):
-            # Stopping: the sender still gets its 250; the sweep enqueues the row.
-            logger.warning("ingress stopping; inbound #%s is left to the sweep", inbound.pk)
-        return f"250 2.0.0 Ok: queued as {inbound.pk}"
+        # The rows are committed: the 250 need not wait for the broker's round trip.
+        ids = [row.pk for row in rows]
+        # Without a broker store_inbound has processed them already. Every id is put, even after a refusal.
+        queued = [True] if eager else [self.publisher.put(pk) for pk in ids]
+        if not all(queued):
+            # Stopping: the sender still gets its 250; the sweep enqueues the rows.
+            logger.warning("ingress stopping; inbound %s left to the sweep", ids)
+        return f"250 2.0.0 Ok: queued as {' '.join(map(str, ids))}"
 
     async def handle_exception(self, error: Exception) -> str:
         # Without this hook aiosmtpd answers 500, which senders treat as a permanent bounce.
@@ -351,6 +276,13 @@ class IngressHandler:
         self.publisher.stop()
         wait_for_futures([self.executor.submit(close_connections) for _ in range(self.db_threads)])
         self.executor.shutdown(wait=True)
+
+
+def _accounts(envelope: Envelope) -> dict[str, int]:
+    """The account RCPT found for each accepted recipient of this transaction (a new envelope each)."""
+    if not hasattr(envelope, "accounts"):
+        envelope.accounts = {}
+    return envelope.accounts
 
 
 def _text(value: str) -> str:

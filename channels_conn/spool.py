@@ -1,31 +1,37 @@
-"""The durable inbound spool: commit raw mail before 250, process it at least once (G2, G5).
+"""The durable inbound spool: commit raw mail before 250, hand ids to the workers, track each row (G2, G5).
 
-One row per SMTP transaction. The ingress commits it, then hands only its id to
-Celery; a periodic sweep re-enqueues whatever Redis lost or a dead worker left,
-so the row, never the broker, is the copy of record.
+One row per SMTP transaction and account. The ingress commits it, then hands
+only its id to Celery, under the task name PROCESS_BATCH_TASK that the
+ingest pipeline registers; a periodic sweep re-enqueues whatever Redis lost
+or a dead worker left, so the row, never the broker, is the copy of record.
+The pipeline claims a row, and marks it processed or failed, here.
 """
 
 import json
 import logging
 import re
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from channels_conn.models import InboundMessage
+from channels_conn.recipients import accounts_of
+from inboxhub.celery import app as celery_app
+from inboxhub.lib.db import on_live_connection
 
 logger = logging.getLogger(__name__)
 
 State = InboundMessage.State
-T = TypeVar("T")
 
+# The pipeline's tasks, by the names older ingresses queued them under: the spool publishes, the ingest
+# app (above every other in the layers) defines them.
+PROCESS_TASK = "channels_conn.tasks.process_inbound"
+PROCESS_BATCH_TASK = "channels_conn.tasks.process_inbound_batch"
+SWEEP_TASK = "channels_conn.tasks.sweep_inbound_task"
 # Room for the worker to die and be noticed after a hard time limit before a claim counts as abandoned.
 CLAIM_GRACE_SECONDS = 30
 # First retry a minute after a failure, then doubling: 1, 2, 4, 8 … minutes.
@@ -34,6 +40,7 @@ SWEEP_BATCH = 500
 ERROR_MAX_CHARS = 2000
 _URL_CREDENTIALS = re.compile(r"(//[^/\s:@]+):[^@\s/]+@")
 _SPOOL_COLUMNS = (
+    "account",
     "raw",
     "size",
     "mail_from",
@@ -45,45 +52,72 @@ _SPOOL_COLUMNS = (
     "attempts",
     "error",
 )
-# %b: the raw message travels as binary, neither escaped by the client nor parsed by the server.
-_SPOOL_INSERT = (
-    f"INSERT INTO {InboundMessage._meta.db_table} "  # noqa: S608 - names from the model, not input
-    f"({', '.join(InboundMessage._meta.get_field(name).column for name in _SPOOL_COLUMNS)}) "
-    "VALUES (%b, %s, %s, %s::jsonb, %s::inet, %s, %s, %s, %s, %s) RETURNING id"
-)
+_SPOOL_VALUES = "(%s, %b, %s, %s, %s::jsonb, %s::inet, %s, %s, %s, %s, %s)"
+
+
+def _spool_insert(rows: int) -> str:
+    # %b: the raw message travels as binary, neither escaped by the client nor parsed by the server.
+    return (
+        f"INSERT INTO {InboundMessage._meta.db_table} "  # noqa: S608 - names from the model, not input
+        f"({', '.join(InboundMessage._meta.get_field(name).column for name in _SPOOL_COLUMNS)}) "
+        f"VALUES {', '.join([_SPOOL_VALUES] * rows)} RETURNING id"
+    )
+
+
+class CannotIngest(Exception):
+    """The message itself is at fault: trying again cannot help, so it is failed at once (G5)."""
 
 
 def store_inbound(
-    *, raw: bytes, mail_from: str, rcpt_tos: list[str], peer_ip: str | None, helo: str
-) -> InboundMessage:
+    *,
+    raw: bytes,
+    mail_from: str,
+    rcpt_tos: list[str],
+    peer_ip: str | None,
+    helo: str,
+    accounts: dict[str, int] | None = None,
+) -> list[InboundMessage]:
     """Commit one received message to the spool, then enqueue its processing (G2).
 
-    Returning means the row is committed: the caller may answer 250. A broker
-    failure after the commit is only logged; the sweep enqueues the row later.
+    Returning means the rows are committed: the caller may answer 250. A broker
+    failure after the commit is only logged; the sweep enqueues the rows later.
     """
-    inbound = spool_inbound(raw=raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer_ip=peer_ip, helo=helo)
-    enqueue_inbound(inbound.pk)
-    return inbound
+    rows = spool_inbound(
+        raw=raw, mail_from=mail_from, rcpt_tos=rcpt_tos, peer_ip=peer_ip, helo=helo, accounts=accounts
+    )
+    enqueue_inbound_batch([row.pk for row in rows])
+    return rows
 
 
 def spool_inbound(
-    *, raw: bytes, mail_from: str, rcpt_tos: list[str], peer_ip: str | None, helo: str
-) -> InboundMessage:
-    """Commit one received message to the spool and return its row, without enqueuing it (G2).
+    *,
+    raw: bytes,
+    mail_from: str,
+    rcpt_tos: list[str],
+    peer_ip: str | None,
+    helo: str,
+    accounts: dict[str, int] | None = None,
+) -> list[InboundMessage]:
+    """Commit one received message to the spool, a row per account, without enqueuing them (G2, A2).
 
-    Returning means the row is committed. The row holds the whole message or
-    does not exist (one INSERT in autocommit), so a partial message is never
-    processed, as Postfix's queue file counts only with its END record. An
-    ingress killed after the INSERT reached the server and before its 250
-    leaves a row the sender did not hear about: its retry stores a second row
-    and processing dedupes the two into one message (F2; RFC 5321 prefers a
-    duplicate to a loss).
+    `accounts`: the account of each recipient, as RCPT learnt it; looked up
+    when not given. Returning means the rows are committed. They hold the
+    whole message or do not exist (one INSERT in autocommit), so a partial
+    message is never processed, as Postfix's queue file counts only with its
+    END record. An ingress killed after the INSERT reached the server and
+    before its 250 leaves rows the sender did not hear about: its retry stores
+    them again and processing dedupes the two into one message (F2; RFC 5321
+    prefers a duplicate to a loss).
     """
-    fields = {
+    if accounts is None:
+        accounts = accounts_of(rcpt_tos)
+    by_account: dict[int | None, list[str]] = {}
+    for recipient in rcpt_tos:
+        by_account.setdefault(accounts.get(recipient), []).append(recipient)
+    common = {
         "raw": raw,
         "size": len(raw),
         "mail_from": mail_from,
-        "rcpt_tos": json.dumps(rcpt_tos),
         "peer_ip": peer_ip,
         "helo": helo[:255],
         "received_at": timezone.now(),
@@ -91,51 +125,34 @@ def spool_inbound(
         "attempts": 0,
         "error": "",
     }
+    rows = [common | {"account": account_id, "rcpt_tos": group} for account_id, group in by_account.items()]
 
-    def insert() -> InboundMessage:
+    def insert() -> list[InboundMessage]:
         if connection.in_atomic_block:
-            raise RuntimeError("the spool row must commit on its own, outside any other transaction")
+            raise RuntimeError("the spool rows must commit on their own, outside any other transaction")
         if connection.vendor != "postgresql":
             # make run's SQLite: the hand-written statement below is PostgreSQL's dialect.
             with transaction.atomic(durable=True):
-                return InboundMessage.objects.create(**(fields | {"rcpt_tos": rcpt_tos}))
+                return [InboundMessage.objects.create(**_model_fields(row)) for row in rows]
         _limit_statement_time(settings.SMTP_DB_TIMEOUT)
         # One hand-written statement rather than the ORM's create(), on a psycopg cursor of its own
         # rather than Django's: the ingress is CPU-bound, and the model's save machinery and Django's
         # client-side binding (the message escaped into the SQL text) cost more than the statement
         # (issue 4). Django's connection is in autocommit mode here, so the INSERT commits on its own.
+        values = [
+            json.dumps(row[name]) if name == "rcpt_tos" else row[name]
+            for row in rows
+            for name in _SPOOL_COLUMNS
+        ]
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            (pk,) = cursor.execute(_SPOOL_INSERT, [fields[name] for name in _SPOOL_COLUMNS]).fetchone()
-        return InboundMessage(pk=pk, **(fields | {"rcpt_tos": rcpt_tos}))
+            ids = [pk for (pk,) in cursor.execute(_spool_insert(len(rows)), values).fetchall()]
+        return [InboundMessage(pk=pk, **_model_fields(row)) for pk, row in zip(ids, rows, strict=True)]
 
     return on_live_connection(insert)
 
 
-def on_live_connection(func: Callable[[], T]) -> T:
-    """Run a database call; when the server had dropped the connection, once more on a fresh one.
-
-    Replaces a health check before every command (CONN_HEALTH_CHECKS after
-    close_old_connections), which costs a round trip each time: checking only
-    after a failure costs nothing while all is well. A timeout, a refused
-    connection or any error on a working connection is raised as it is.
-    Retrying an INSERT whose COMMIT was lost with the connection may store a
-    message twice; processing dedupes it by Message-ID (G4), as it does a
-    sender's retry after 451.
-    """
-    before = connection.connection
-    try:
-        return func()
-    except (OperationalError, InterfaceError):
-        # No connection before the call: connecting failed, and at once again would too.
-        if before is None or connection.in_atomic_block:
-            raise
-        # A transaction whose rollback failed has replaced the broken connection already.
-        if connection.connection is before:
-            if connection.is_usable():
-                raise
-            connection.close()
-        logger.warning("the database connection was lost; trying once more on a new one")
-    return func()
+def _model_fields(row: dict) -> dict:
+    return {("account_id" if name == "account" else name): value for name, value in row.items()}
 
 
 def _limit_statement_time(seconds: int) -> None:
@@ -162,17 +179,16 @@ def enqueue_inbound_batch(inbound_ids: list[int]) -> int:
 
     One task per INGEST_BATCH_SIZE ids, all on one producer: a task message
     per id cost a quarter of the CPU-bound ingress's time (issue 4). Stops at
-    the first refusal; the sweep enqueues the rest.
+    the first refusal; the sweep enqueues the rest. Without a broker
+    (task_always_eager) each batch runs here and now.
     """
-    from channels_conn.tasks import process_inbound_batch
-
     size = settings.INGEST_BATCH_SIZE
     sent = 0
     try:
-        with process_inbound_batch.app.producer_or_acquire() as producer:
+        with celery_app.producer_or_acquire() as producer:
             for start in range(0, len(inbound_ids), size):
                 chunk = inbound_ids[start : start + size]
-                process_inbound_batch.apply_async((chunk,), producer=producer)
+                celery_app.signature(PROCESS_BATCH_TASK, args=(chunk,)).apply_async(producer=producer)
                 sent += len(chunk)
     except Exception:
         logger.warning(
@@ -190,12 +206,10 @@ def connect_to_broker() -> bool:
     that, and a broker that is down shows in the log at startup. Mail is
     accepted either way: the sweep enqueues what could not be published.
     """
-    from channels_conn.tasks import process_inbound_batch
-
-    if process_inbound_batch.app.conf.task_always_eager:  # no broker: tasks run in the ingress itself
+    if celery_app.conf.task_always_eager:  # no broker: tasks run in the ingress itself
         return True
     try:
-        with process_inbound_batch.app.producer_or_acquire() as producer:
+        with celery_app.producer_or_acquire() as producer:
             producer.connection.ensure_connection(max_retries=1)
     except Exception:
         logger.warning("the broker is not reachable; accepted mail waits in the spool for it", exc_info=True)
@@ -203,7 +217,7 @@ def connect_to_broker() -> bool:
     return True
 
 
-def _commit_without_waiting_for_disk() -> None:
+def commit_without_waiting_for_disk() -> None:
     """Let this transaction's COMMIT return before its WAL reaches the disk (about 4 ms of fsync saved).
 
     Only for what the worker derives from a spool row, never for the row
@@ -222,62 +236,7 @@ def _stale_claim_before(now):
     return now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + CLAIM_GRACE_SECONDS)
 
 
-class CannotIngest(Exception):
-    """The message itself is at fault: trying again cannot help, so it is failed at once (G5)."""
-
-
-def process_inbound_message(inbound_id: int) -> str:
-    """Claim a spooled message, ingest it, and record the outcome (G3, G5); returns the new state.
-
-    Safe to run twice or concurrently: only the worker whose conditional update
-    claims the row processes it. A failure goes back to `received` for the sweep
-    to retry with backoff, and becomes `failed` after INGEST_MAX_ATTEMPTS, or at
-    once when the message itself is at fault (CannotIngest).
-    """
-    now = timezone.now()
-    inbound = on_live_connection(lambda: _claim(inbound_id, now))
-    if inbound is None:
-        return "skipped"
-    mine = InboundMessage.objects.filter(pk=inbound_id, state=State.PROCESSING, claimed_at=now)
-    try:
-        # Imported here so a broken ingest module fails attempts visibly instead of the worker.
-        from inboxes.ingest import ingest_inbound
-
-        # The messages and the row's processed mark commit together: one commit per message.
-        with transaction.atomic():
-            ingest_inbound(inbound)
-            mine.update(state=State.PROCESSED, processed_at=timezone.now(), error="")
-            _commit_without_waiting_for_disk()
-    except Exception as exc:
-        given_up = isinstance(exc, CannotIngest) or inbound.attempts >= settings.INGEST_MAX_ATTEMPTS
-        state = State.FAILED if given_up else State.RECEIVED
-        logger.warning("inbound #%s attempt %s failed", inbound_id, inbound.attempts, exc_info=True)
-        # claimed_at stays: it is when the last attempt started, which the sweep's backoff reads.
-        mine.update(state=state, error=describe_error(exc))
-        return state
-    return State.PROCESSED
-
-
-def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
-    """Process each id as `process_inbound_message` does; each id's outcome by id (as a string).
-
-    A message fails or succeeds on its own. None starts after INGEST_BATCH_SECONDS:
-    the rest are enqueued anew (or left to the sweep), so a slow message never
-    eats into the next one's share of the task's time limits.
-    """
-    deadline = time.monotonic() + settings.INGEST_BATCH_SECONDS
-    outcomes: dict[str, str] = {}
-    for position, inbound_id in enumerate(inbound_ids):
-        if position and time.monotonic() > deadline:  # the first always runs: every batch makes progress
-            rest = inbound_ids[position:]
-            enqueue_inbound_batch(rest)
-            outcomes.update((str(pk), "requeued") for pk in rest)
-            break
-        outcomes[str(inbound_id)] = process_inbound_message(inbound_id)
-    return outcomes
-
-
-def _claim(inbound_id: int, now) -> InboundMessage | None:
+def claim_inbound(inbound_id: int, now) -> InboundMessage | None:
     """The row, claimed by one conditional UPDATE … RETURNING; None when it is not ours to process.
 
     Committed on its own before any work, so a worker that dies mid-message
@@ -285,7 +244,7 @@ def _claim(inbound_id: int, now) -> InboundMessage | None:
     """
     table = InboundMessage._meta.db_table
     with transaction.atomic():
-        _commit_without_waiting_for_disk()
+        commit_without_waiting_for_disk()
         claimed = list(
             InboundMessage.objects.raw(
                 f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608
@@ -303,6 +262,29 @@ def _claim(inbound_id: int, now) -> InboundMessage | None:
             )
         )
     return claimed[0] if claimed else None
+
+
+def _claimed(inbound: InboundMessage):
+    return InboundMessage.objects.filter(pk=inbound.pk, state=State.PROCESSING, claimed_at=inbound.claimed_at)
+
+
+def mark_processed(inbound: InboundMessage) -> None:
+    """Mark a claimed row processed, in the transaction that stores the messages it became."""
+    _claimed(inbound).update(state=State.PROCESSED, processed_at=timezone.now(), error="")
+    commit_without_waiting_for_disk()
+
+
+def mark_failed(inbound: InboundMessage, exc: BaseException) -> str:
+    """Record a claimed row's failed attempt; its new state: `received` for a retry, or `failed` (G5).
+
+    Failed at once when the message itself is at fault (CannotIngest), else
+    after INGEST_MAX_ATTEMPTS. `claimed_at` stays: it is when the last attempt
+    started, which the sweep's backoff reads.
+    """
+    given_up = isinstance(exc, CannotIngest) or inbound.attempts >= settings.INGEST_MAX_ATTEMPTS
+    state = State.FAILED if given_up else State.RECEIVED
+    _claimed(inbound).update(state=state, error=describe_error(exc))
+    return state
 
 
 def describe_error(exc: BaseException) -> str:

@@ -20,9 +20,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from channels_conn.models import FallbackAddress
+from inboxhub.audit import record_change
 from inboxhub.models import Membership
 from inboxhub.permissions import require
-from inboxhub.services import record_change
 
 SALT = "channels_conn.verification.custom-from-address"
 MAX_AGE = timedelta(hours=24)

@@ -3,6 +3,7 @@
 import copy
 import logging
 import smtplib
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -23,16 +24,18 @@ from channels_conn.selectors import (
 )
 from channels_conn.services import update_fallback_address, validate_custom_from_address
 from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
-from inboxes.models import Inbox
 from inboxhub.lib.html import sanitize_html
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
+
+if TYPE_CHECKING:  # inboxes sit above channels in the layers: a name for the type checker only
+    from inboxes.models import Inbox
 
 log = logging.getLogger(__name__)
 PAGE = "channels_conn/configuration.html"
 
 
-def _editable(request: MemberRequest, inbox_id: int) -> tuple[Inbox, FallbackAddress]:
+def _editable(request: MemberRequest, inbox_id: int) -> tuple["Inbox", FallbackAddress]:
     require(request.member, "manage_inboxes")
     inbox = get_object_or_404(request.account.inboxes, pk=inbox_id)
     fallback_address = get_object_or_404(

@@ -40,10 +40,3 @@ def reply_address(conversation, address: str) -> str:
     """The fallback address with this conversation's token: `support+c12x…@acme.inbox.example`."""
     local, _, domain = address.rpartition("@")
     return f"{local}+{make_reply_token(conversation)}@{domain}"
-
-
-def split_recipient(recipient: str) -> tuple[str, str]:
-    """`Support+Token@Host` → (`support@host`, `token`): the address to look up and the token, if any."""
-    local, _, domain = recipient.strip().lower().rpartition("@")
-    base, _, token = local.partition("+")
-    return f"{base}@{domain}", token

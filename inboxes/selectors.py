@@ -8,9 +8,8 @@ from email.parser import BytesParser
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Left
 
-from channels_conn.models import FallbackAddress, InboundMessage
+from channels_conn.models import InboundMessage
 from inboxes.models import Contact, Conversation, Inbox, Message
-from inboxes.reply_tokens import split_recipient
 from inboxhub.models import Account
 
 PAGE_SIZE = 50
@@ -127,14 +126,6 @@ class FailedMessage:
     sender: str
 
 
-def _account_addresses(account: Account) -> set[str]:
-    return set(FallbackAddress.objects.filter(account=account).values_list("address", flat=True))
-
-
-def _is_for(rcpt_tos: list, addresses: set[str]) -> bool:
-    return any(isinstance(r, str) and split_recipient(r)[0] in addresses for r in rcpt_tos or [])
-
-
 def _headline(raw: bytes) -> tuple[str, str]:
     """Subject and From of a raw message for the failed list; it failed once, so read defensively."""
     try:
@@ -145,20 +136,13 @@ def _headline(raw: bytes) -> tuple[str, str]:
 
 
 def failed_inbound_for(account: Account, *, limit: int = FAILED_LIMIT) -> list[FailedMessage]:
-    """Spooled messages that failed and name one of the account's fallback addresses (G5)."""
-    addresses = _account_addresses(account)
-    candidates = InboundMessage.objects.filter(state=InboundMessage.State.FAILED).order_by(
+    """The account's spooled messages that failed, newest first (G5)."""
+    rows = InboundMessage.objects.filter(account=account, state=InboundMessage.State.FAILED).order_by(
         "-received_at", "-pk"
-    )
-    # The spool is not tenant-scoped: its recipients are matched to this account's addresses.
-    ids = [pk for pk, rcpt_tos in candidates.values_list("pk", "rcpt_tos") if _is_for(rcpt_tos, addresses)]
-    rows = InboundMessage.objects.filter(pk__in=ids[:limit]).order_by("-received_at", "-pk")
+    )[:limit]
     return [FailedMessage(row, *_headline(bytes(row.raw))) for row in rows]
 
 
 def inbound_for(account: Account, inbound_id: int) -> InboundMessage | None:
-    """A spooled message if it names one of the account's fallback addresses, else None (A2)."""
-    inbound = InboundMessage.objects.filter(pk=inbound_id).first()
-    if inbound is None or not _is_for(inbound.rcpt_tos, _account_addresses(account)):
-        return None
-    return inbound
+    """The account's spooled message with this id, else None (A2)."""
+    return InboundMessage.objects.filter(account=account, pk=inbound_id).first()

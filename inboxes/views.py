@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_scopes import scope
 
+from channels_conn.spool import retry_inbound
 from inboxes import inline_images, selectors
 from inboxes.models import Attachment
 from inboxes.permissions import visible_inboxes
@@ -129,8 +130,6 @@ def retry_failed_message(request: MemberRequest, subdomain: str, inbound_id: int
     inbound = selectors.inbound_for(request.account, inbound_id)
     if inbound is None:
         raise Http404("No such message")
-    from channels_conn.spool import retry_inbound
-
     if retry_inbound(inbound):
         messages.success(request, f"Message #{inbound.pk} is queued for another try.")
     else:

@@ -2,20 +2,12 @@
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.text import slugify
-from django_scopes import scope
 
-from inboxhub.models import Account, AuditEntry, Membership, Team, User, validate_subdomain
+from inboxhub.audit import record_change
+from inboxhub.models import Account, Membership, Team, User
 from inboxhub.permissions import require
-
-
-def record_change(by: Membership | None, target, action: str, **details) -> None:
-    """Write one audit row for a settings change."""
-    account = by.account if by is not None else target.account
-    AuditEntry.objects.create(
-        account=account, actor=by, action=action, target=f"{type(target).__name__} {target}", details=details
-    )
 
 
 def _same_account(by: Membership, *objects) -> None:
@@ -35,58 +27,6 @@ def unique_username(account: Account, email: str) -> str:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
-
-
-@transaction.atomic
-def provision_account(
-    *,
-    subdomain: str,
-    company_name: str,
-    full_name: str = "",
-    email: str = "",
-    password: str | None = None,
-    tier: str = Account.Tier.FREE,
-    user: User | None = None,
-) -> Membership:
-    """Create an account with its super admin, default inbox, fallback address and pipeline (A1).
-
-    The super admin is a new person (full_name, email, password), or `user`, someone
-    who already has a login and creates another account.
-    """
-    from inboxes.services import create_inbox
-    from tickets.services import create_default_pipeline
-
-    subdomain = subdomain.strip().lower()
-    validate_subdomain(subdomain)
-    if Account.objects.filter(subdomain=subdomain).exists():
-        raise ValidationError({"subdomain": "This subdomain is already taken."})
-    if user is None:
-        email = email.strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise ValidationError({"email": "An account with this email already exists. Log in to continue."})
-        if password is not None:
-            try:
-                validate_password(password, User(email=email, full_name=full_name))
-            except ValidationError as exc:
-                raise ValidationError({"password": exc.messages}) from None
-    try:
-        account = Account.objects.create(subdomain=subdomain, company_name=company_name.strip(), tier=tier)
-        if user is None:
-            user = User.objects.create_user(email, password, full_name=full_name.strip())
-    except IntegrityError:
-        raise ValidationError("That subdomain or email was just taken. Please try again.") from None
-    with scope(account=account):
-        owner = Membership.objects.create(
-            account=account,
-            user=user,
-            username=unique_username(account, user.email),
-            seat=Membership.Seat.SERVICE_HUB,
-            permission=Membership.Permission.SUPER_ADMIN,
-        )
-        create_inbox(account, name="Inbox", is_default=True)
-        create_default_pipeline(account)
-        record_change(owner, account, "account_created", subdomain=subdomain)
-    return owner
 
 
 @transaction.atomic

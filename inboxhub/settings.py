@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "channels_conn",
     "routing",
     "tickets",
+    "ingest",
 ]
 
 MIDDLEWARE = [

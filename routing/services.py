@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from inboxes.locking import lock_inbox
 from inboxes.models import Conversation
+from inboxhub.audit import record_change
 from inboxhub.models import Membership
 from inboxhub.permissions import require
-from inboxhub.services import record_change
 from routing.models import AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
 

@@ -4,7 +4,7 @@ import factory
 from django_scopes import scopes_disabled
 
 from inboxhub.models import Account, Membership, Team, User
-from inboxhub.services import provision_account
+from inboxhub.provisioning import provision_account
 
 PASSWORD = "correct-horse-battery"
 

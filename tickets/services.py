@@ -5,9 +5,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from inboxes.locking import lock_inbox
+from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
-from inboxhub.services import record_change
 from tickets.models import Pipeline, Stage, TicketDefaults
 
 DEFAULT_STAGES = [("New", False), ("Waiting on contact", False), ("Waiting on us", False), ("Closed", True)]

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from inboxhub.forms import NewAccountForm, SignupForm
 from inboxhub.models import Account
-from inboxhub.services import provision_account
+from inboxhub.provisioning import provision_account
 
 
 @require_GET

@@ -2,8 +2,6 @@
 
 import contextlib
 import socket
-import sys
-import types
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -62,7 +60,7 @@ def smtp_server(start_smtp) -> IngressController:
 
 
 class IngestStandIn:
-    """Stands in for inboxes.ingest.ingest_inbound only: records ids, raises `failure` if set.
+    """Stands in for ingest.pipeline.ingest_inbound only: records ids, raises `failure` if set.
 
     `failing_ids`, when set, limits the failure to those rows.
     """
@@ -84,7 +82,5 @@ def ingest_stand_in(monkeypatch) -> IngestStandIn:
     # Enqueued tasks run in the test's process, as without REDIS_URL.
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     stand_in = IngestStandIn()
-    module = types.ModuleType("inboxes.ingest")
-    module.ingest_inbound = stand_in
-    monkeypatch.setitem(sys.modules, "inboxes.ingest", module)
+    monkeypatch.setattr("ingest.pipeline.ingest_inbound", stand_in)
     return stand_in

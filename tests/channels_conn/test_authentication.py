@@ -7,8 +7,8 @@ from email.utils import make_msgid
 import dkim
 import pytest
 
-from channels_conn.authentication import Method, evaluate_offline, evaluate_sender
-from channels_conn.dns import Resolver
+from inboxhub.lib.mail.authentication import Method, evaluate_offline, evaluate_sender
+from inboxhub.lib.mail.dns import Resolver
 from tests.dkimkeys import Key, generate_dkim_key
 from tests.dnsserver import DNSServer, dns_server  # noqa: F401 - the fixture
 

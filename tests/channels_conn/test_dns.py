@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from channels_conn.dns import DNSTempError, Resolver, get_resolver, parse_nameserver, time_budget
+from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, parse_nameserver, time_budget
 from tests.dnsserver import DNSServer, dns_server  # noqa: F401 - the fixture
 
 

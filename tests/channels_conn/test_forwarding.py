@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from channels_conn.forwarding import find_inline_forward, has_forward_prefix, parse_forward_date
-from channels_conn.parsing import parse_message
+from inboxhub.lib.mail.forwarding import find_inline_forward, has_forward_prefix, parse_forward_date
+from inboxhub.lib.mail.parsing import parse_message
 
 SAMPLES = Path(__file__).parent / "samples"
 EXPECTED = json.loads((SAMPLES / "forwards" / "expected.json").read_text(encoding="utf-8"))

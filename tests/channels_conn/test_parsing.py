@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from channels_conn.parsing import MAX_FILENAME_LENGTH, clean_filename, html_to_text, parse_message
+from inboxhub.lib.mail.parsing import MAX_FILENAME_LENGTH, clean_filename, html_to_text, parse_message
 from tests.corpora import CORPORA
 
 SAMPLES = Path(__file__).parent / "samples"

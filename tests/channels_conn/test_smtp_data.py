@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from channels_conn.smtp import IngressSMTP
-from channels_conn.smtp_data import DataLimits, read_section, unstuff
+from inboxhub.lib.mail.smtp_data import DataLimits, read_section, unstuff
 from tests.channels_conn.conftest import free_port
 from tests.corpora import CORPORA
 

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.conf import settings
 
+from channels_conn import recipients
 from channels_conn.models import InboundMessage
 
 MESSAGE = (
@@ -98,13 +99,11 @@ def test_a_channel_turned_off_gets_550_5_2_1_and_no_row(smtp_server, fallback_ad
 def test_a_channel_turned_off_while_the_ingress_runs_is_refused_once_the_cached_answer_expires(
     smtp_server, fallback_address, monkeypatch
 ):
-    from channels_conn import smtp
-
-    monkeypatch.setattr(smtp, "RECIPIENT_CACHE_SECONDS", 0.5)
+    monkeypatch.setattr(recipients, "CACHE_SECONDS", 0.5)
     assert rcpt_reply(smtp_server, fallback_address.address)[0] == 250
     fallback_address.channel.enabled = False
     fallback_address.channel.save(update_fields=["enabled"])
-    # RCPT's answers are cached for RECIPIENT_CACHE_SECONDS (issue 4): the switch is not seen yet...
+    # RCPT's answers are cached for CACHE_SECONDS (issue 4): the switch is not seen yet...
     assert rcpt_reply(smtp_server, fallback_address.address.upper())[0] == 250
     time.sleep(0.6)
     # ...and is once the answer has expired.

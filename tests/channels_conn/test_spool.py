@@ -10,7 +10,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from channels_conn.models import InboundMessage
 from channels_conn.spool import describe_error, ingest_counts, retry_inbound, store_inbound, sweep_inbound
-from channels_conn.tasks import process_inbound_batch
+from ingest.tasks import process_inbound_batch
 
 State = InboundMessage.State
 RAW = b"From: dana@customer.example\r\nSubject: Hi\r\n\r\nHello\r\n"

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
-from channels_conn.tasks import process_inbound, process_inbound_batch, sweep_inbound_task
+from ingest.tasks import process_inbound, process_inbound_batch, sweep_inbound_task
 
 State = InboundMessage.State
 RAW = b"From: dana@customer.example\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -138,7 +138,7 @@ def test_a_failed_ingest_leaves_the_claimed_attempt_and_nothing_of_its_work(tran
         Contact.objects.create(account=account, email="half@customer.example")
         raise ValueError("broken after the first write")
 
-    monkeypatch.setattr("inboxes.ingest.ingest_inbound", half_done)
+    monkeypatch.setattr("ingest.pipeline.ingest_inbound", half_done)
     inbound = spooled()
     assert process_inbound(inbound.pk) == State.RECEIVED
     inbound.refresh_from_db()

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from channels_conn.models import FallbackAddress, InboundMessage
-from inboxes.ingest import ingest_inbound
 from inboxes.models import Message
+from ingest.pipeline import ingest_inbound
 from tests.dnsserver import dns_server  # noqa: F401 - the fixture
 from tests.e2e.conftest import assert_accessible, assert_fits_mobile, login, screenshot
 

@@ -5,11 +5,12 @@ from datetime import UTC, datetime
 
 from django_scopes import scope, scopes_disabled
 
-from channels_conn.authentication import AuthVerdict, Method
 from channels_conn.models import FallbackAddress, InboundMessage
-from channels_conn.parsing import Address, ForwardedOriginal, ParsedAttachment, ParsedMessage
+from channels_conn.recipients import accounts_of
 from inboxes.models import Inbox, Message
-from inboxes.services import receive_message
+from inboxes.receiving import receive_message
+from inboxhub.lib.mail.authentication import AuthVerdict, Method
+from inboxhub.lib.mail.parsing import Address, ForwardedOriginal, ParsedAttachment, ParsedMessage
 
 CAROL = Address(name="Carol Customer", email="carol@customer.example")
 _ids = itertools.count(1)
@@ -92,11 +93,13 @@ def receive(
     with scope(account=inbox.account):
         return receive_message(
             inbox, message, recipient=recipient or address_of(inbox), inbound=inbound, verdict=verdict
-        )
+        ).message
 
 
 def spool(raw: bytes, *rcpt_tos: str, mail_from: str = "carol@customer.example", **fields) -> InboundMessage:
-    """A spool row as the SMTP ingress writes it."""
+    """A spool row as the SMTP ingress writes it, keyed to its recipients' account when they name one."""
+    accounts = set(accounts_of(list(rcpt_tos)).values())
+    fields.setdefault("account_id", accounts.pop() if len(accounts) == 1 else None)
     return InboundMessage.objects.create(
         raw=raw, size=len(raw), mail_from=mail_from, rcpt_tos=list(rcpt_tos), peer_ip="192.0.2.10", **fields
     )

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from channels_conn.parsing import Address
+from inboxhub.lib.mail.parsing import Address
 from tests.inboxes.helpers import forward_of, parsed, receive, verified_as
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from channels_conn.models import InboundMessage
-from channels_conn.spool import process_inbound_message
+from ingest.pipeline import process_inbound_message
 from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
 
 pytestmark = pytest.mark.django_db

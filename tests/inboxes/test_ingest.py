@@ -5,12 +5,12 @@ import ipaddress
 import pytest
 from django_scopes import scope
 
-from channels_conn import parsing
 from channels_conn.models import Channel
 from channels_conn.spool import CannotIngest
-from inboxes.ingest import NoRecipient, ingest_inbound
 from inboxes.models import Message
 from inboxes.reply_tokens import reply_address
+from inboxhub.lib.mail import parsing
+from ingest.pipeline import NoRecipient, ingest_inbound
 from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
 
 pytestmark = pytest.mark.django_db
@@ -213,5 +213,5 @@ def test_mail_to_a_channel_that_is_off_is_not_logged(inbox):
 
 
 def test_the_parser_is_the_real_one():
-    # These tests exercise channels_conn.parsing.parse_message end to end, not a stand-in.
+    # These tests exercise inboxhub.lib.mail.parsing.parse_message end to end, not a stand-in.
     assert parsing.parse_message(b"Subject: x\r\n\r\nbody").subject == "x"

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope
 
-from channels_conn.parsing import ParsedAttachment
 from inboxes.inline_images import signed_url
+from inboxhub.lib.mail.parsing import ParsedAttachment
 from tests.inboxes.helpers import parsed, receive
 
 pytestmark = pytest.mark.django_db

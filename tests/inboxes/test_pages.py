@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 from django_scopes import scope
 
-from channels_conn.parsing import Address
 from inboxes import selectors
 from inboxes.models import Conversation
+from inboxhub.lib.mail.parsing import Address
 from tests.inboxes.helpers import attachment, forward_of, parsed, receive
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,11 @@
 import pytest
 from django_scopes import scope
 
-from channels_conn.parsing import Address
 from channels_conn.spool import CannotIngest
 from inboxes.models import Attachment, Contact, Conversation, Message
+from inboxes.receiving import receive_message
 from inboxes.reply_tokens import make_reply_token, reply_address
+from inboxhub.lib.mail.parsing import Address
 from tests.factories import MembershipFactory
 from tests.inboxes.helpers import (
     CAROL,
@@ -276,12 +277,20 @@ def test_attachments_beyond_the_total_limit_are_skipped(inbox, settings):
     assert message.skipped_attachments[0]["filename"] == "b.txt"
 
 
-def test_only_new_conversations_go_to_routing(inbox, monkeypatch):
-    routed = []
-    monkeypatch.setattr("inboxes.services.route_new_conversation", routed.append)
-    first = receive(inbox, parsed(message_id="first@customer.example"))
-    receive(inbox, parsed(in_reply_to=["first@customer.example"]))
-    assert routed == [first.conversation]
+def test_only_the_message_that_starts_a_conversation_says_so(inbox):
+    with scope(account=inbox.account):
+        first = receive_message(
+            inbox, parsed(message_id="first@customer.example"), recipient=address_of(inbox)
+        )
+        again = receive_message(
+            inbox, parsed(message_id="first@customer.example"), recipient=address_of(inbox)
+        )
+        reply = receive_message(
+            inbox, parsed(in_reply_to=["first@customer.example"]), recipient=address_of(inbox)
+        )
+    assert first.started_conversation is True
+    assert again.message == first.message and again.started_conversation is False
+    assert reply.started_conversation is False
 
 
 def test_a_reply_moves_the_conversation_to_the_top(inbox):

@@ -14,11 +14,10 @@ import pytest
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
-from channels_conn import spool as inbound_spool
 from channels_conn.models import InboundMessage
-from inboxes.ingest import ingest_inbound
 from inboxes.models import Contact, Message
 from inboxhub.celery import app as celery_app
+from ingest.pipeline import ingest_inbound, process_inbound_message
 from tests.channels_conn.conftest import start_smtp  # noqa: F401 - the fixture
 from tests.dkimkeys import Key, generate_dkim_key
 from tests.factories import MembershipFactory
@@ -247,7 +246,7 @@ def test_a_dead_dns_gives_temperror_and_the_message_is_still_processed(dns, admi
     to = address_of(inbox)
     inbound = spooled(forward(to), to)
 
-    state = inbound_spool.process_inbound_message(inbound.pk)
+    state = process_inbound_message(inbound.pk)
 
     assert state == InboundMessage.State.PROCESSED
     message = only_message(inbox)

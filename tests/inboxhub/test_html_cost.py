@@ -5,10 +5,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from channels_conn.parsing import html_to_text
-from inboxes.ingest import ingest_inbound
 from inboxhub.lib.html import sanitize_html
 from inboxhub.lib.html_nesting import MAX_TAGS, parse_cost_refusal
+from inboxhub.lib.mail.parsing import html_to_text
+from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import address_of, default_inbox, messages_in, spool
 from tests.inboxhub.test_sanitizer import newsletter
 

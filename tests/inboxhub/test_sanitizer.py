@@ -9,8 +9,8 @@ from email.message import EmailMessage
 import pytest
 from bleach._vendor import html5lib
 
-from inboxes.ingest import ingest_inbound
 from inboxhub.lib.html import ALLOWED_TAGS, sanitize_html
+from ingest.pipeline import ingest_inbound
 from tests.corpora import CORPORA
 from tests.inboxes.helpers import address_of, default_inbox, messages_in, spool
 from tests.inboxhub.bleach_reference import bleach_sanitize_html

@@ -14,9 +14,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django_scopes import ScopeError, scope, scopes_disabled
 
 from channels_conn.models import InboundMessage
-from channels_conn.spool import process_inbound_message
 from inboxes.services import create_inbox
 from inboxhub.models import Membership
+from ingest.pipeline import process_inbound_message
 from tests.factories import TeamFactory
 from tests.inboxhub.conftest import PROJECT_APPS
 

@@ -5,8 +5,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_conn.authentication import evaluate_offline
-from channels_conn.parsing import inspect_message, parse_message
+from inboxhub.lib.mail.authentication import evaluate_offline
+from inboxhub.lib.mail.parsing import inspect_message, parse_message
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from inboxhub.models import Account
-from inboxhub.services import provision_account
+from inboxhub.provisioning import provision_account
 
 
 class Command(BaseCommand):

@@ -8,7 +8,8 @@ from django_scopes import scope, scopes_disabled
 
 from inboxes.services import create_inbox
 from inboxhub.models import Account, Membership, Team, User
-from inboxhub.services import add_member, provision_account
+from inboxhub.provisioning import provision_account
+from inboxhub.services import add_member
 
 PASSWORD = "inboxhub-demo"  # noqa: S105 - published demo credentials, documented in the README
 

@@ -5,17 +5,16 @@ RFC 5321 5.1); its SPF and DMARC records are read so the page can show them, wit
 warning when DMARC would quarantine or reject mail InboxHub sends in its name because
 SPF does not include `SENDING_SPF_INCLUDE`.
 
-Every lookup goes through `channels_conn.dns` (bounded in time, TTL-cached): a DNS that
+Every lookup goes through `inboxhub.lib.mail.dns` (bounded in time, TTL-cached): a DNS that
 does not answer gives `DomainReport.temporary_error`, never a stuck request.
 """
 
-import functools
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from publicsuffixlist import PublicSuffixList
 
-from channels_conn.dns import DNSTempError, Resolver, get_resolver, time_budget
+from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, time_budget
+from inboxhub.lib.mail.dnsrecords import organizational_domain, record_tags
 
 DNS_BUDGET = 3.0  # seconds of DNS for one check, all lookups together
 UNCHECKED_MESSAGE = "We could not check DNS for {domain} right now. Please try again in a minute."
@@ -89,10 +88,10 @@ def check_domain(domain: str, *, resolver: Resolver | None = None) -> DomainRepo
             elif resolver.query(domain, "A") or resolver.query(domain, "AAAA"):
                 report.mail_hosts = [domain]
             report.spf = _first_record(resolver, domain, "v=spf1")
-            for candidate in dict.fromkeys([domain, _org_domain(domain)]):
+            for candidate in dict.fromkeys([domain, organizational_domain(domain)]):
                 record = _first_record(resolver, f"_dmarc.{candidate}", "v=dmarc1")
                 if record:
-                    tags = _tags(record)
+                    tags = record_tags(record)
                     policy = tags.get("p", "none") if candidate == domain else tags.get("sp", tags.get("p"))
                     report.dmarc, report.dmarc_domain = record, candidate
                     report.dmarc_policy = policy if policy in ("none", "quarantine", "reject") else "none"
@@ -112,21 +111,3 @@ def _first_record(resolver: Resolver, name: str, prefix: str) -> str:
         ):
             return decoded
     return ""
-
-
-def _tags(record: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for part in record.split(";"):
-        name, sep, value = part.partition("=")
-        if sep:
-            tags.setdefault(name.strip().lower(), value.strip().lower())
-    return tags
-
-
-@functools.cache
-def _suffix_list() -> PublicSuffixList:
-    return PublicSuffixList()
-
-
-def _org_domain(domain: str) -> str:
-    return _suffix_list().privatesuffix(domain) or domain

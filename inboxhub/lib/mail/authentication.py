@@ -7,7 +7,7 @@ for mail from a trusted relay, that relay's own `Authentication-Results`
 header (parsed with authres); clients on trusted networks count as
 authenticated without any lookup. `evaluate_offline` serves `inspect_email`.
 
-Every lookup goes through `channels_conn.dns`: at most `DNS_BUDGET` seconds
+Every lookup goes through `inboxhub.lib.mail.dns`: at most `DNS_BUDGET` seconds
 per message, answers cached by TTL. A DNS that does not answer gives
 `temperror`, never a stuck call. A DMARC `p=reject`/`quarantine` failure
 is flagged as possible spoofing; the message is kept either way.
@@ -15,7 +15,6 @@ is flagged as possible spoofing; the message is kept either way.
 
 import email.utils
 import enum
-import functools
 import ipaddress
 import re
 from contextvars import ContextVar
@@ -29,9 +28,9 @@ import authres
 import dkim
 import spf
 from django.conf import settings
-from publicsuffixlist import PublicSuffixList
 
-from channels_conn.dns import DNSTempError, Resolver, get_resolver, time_budget
+from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, time_budget
+from inboxhub.lib.mail.dnsrecords import organizational_domain, record_tags
 
 DNS_BUDGET = 3.0  # seconds of DNS per message, all checks together
 MAX_SIGNATURES = 10  # DKIM signatures checked per message; more is abuse (each costs a lookup and RSA)
@@ -322,7 +321,7 @@ _DMARC_TAG = re.compile(r"^\s*v\s*=\s*DMARC1\s*(;|$)")
 
 def _dmarc_record(from_domain: str, resolver: Resolver) -> _DMARCRecord:
     """Discover the policy of the From domain, then of its organizational domain (RFC 7489 6.6.3)."""
-    org = _org_domain(from_domain)
+    org = organizational_domain(from_domain)
     for domain in dict.fromkeys([from_domain, org]):
         try:
             texts = [text.decode("utf-8", "replace") for text in resolver.txt(f"_dmarc.{domain}")]
@@ -332,7 +331,7 @@ def _dmarc_record(from_domain: str, resolver: Resolver) -> _DMARCRecord:
         if len(records) > 1:
             return _NO_DMARC  # several records mean none (RFC 7489 6.6.3)
         if records:
-            tags = _tags(records[0])
+            tags = record_tags(records[0])
             policy = tags.get("p", "")
             if domain != from_domain:
                 policy = tags.get("sp", policy)
@@ -345,31 +344,13 @@ def _dmarc_record(from_domain: str, resolver: Resolver) -> _DMARCRecord:
     return _NO_DMARC
 
 
-def _tags(record: str) -> dict[str, str]:
-    tags = {}
-    for part in record.split(";"):
-        name, sep, value = part.partition("=")
-        if sep:
-            tags.setdefault(name.strip().lower(), value.strip().lower())
-    return tags
-
-
 def _aligned(identifier: str, from_domain: str, mode: str) -> bool:
     """Whether a DKIM d= or SPF domain aligns with the From domain (RFC 7489 3.1)."""
     if not identifier or not from_domain:
         return False
     if mode == "s":
         return identifier == from_domain
-    return _org_domain(identifier) == _org_domain(from_domain)
-
-
-@functools.cache
-def _suffix_list() -> PublicSuffixList:
-    return PublicSuffixList()
-
-
-def _org_domain(domain: str) -> str:
-    return _suffix_list().privatesuffix(domain) or domain
+    return organizational_domain(identifier) == organizational_domain(from_domain)
 
 
 # --- trusted relay (RFC 8601) -----------------------------------------------------------

@@ -17,8 +17,8 @@ from html import unescape
 
 import nh3
 
-from channels_conn import forwarding
 from inboxhub.lib.html_nesting import parse_cost_refusal
+from inboxhub.lib.mail import forwarding
 
 MAX_PARTS = 1000
 MAX_DEPTH = 50

@@ -1,0 +1,429 @@
+"""Receiving a parsed message in an inbox: whom it is logged to, its contact, conversation, attachments.
+
+The ingest pipeline (`ingest/pipeline.py`) calls `receive_message` once per
+recipient inbox; everything here runs inside the account's scope (G3, G4,
+G6, C8, C9, G8).
+"""
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from channels_conn.models import FallbackAddress, InboundMessage
+from channels_conn.spool import CannotIngest
+from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
+from inboxes.threads import normalise_message_id, synthetic_message_id, thread_message
+from inboxhub.lib.html import sanitize_html
+from inboxhub.lib.mail.authentication import AuthVerdict
+from inboxhub.lib.mail.parsing import Address, ParsedAttachment, ParsedMessage
+from inboxhub.models import Account, Membership
+
+FORWARDING_CLIENTS = {
+    "gmail": "Gmail",
+    "outlook": "Outlook",
+    "apple_mail": "Apple Mail",
+    "thunderbird": "Thunderbird",
+    "yahoo": "Yahoo Mail",
+    "rfc822": "an attached message (message/rfc822)",
+}
+
+
+# --- identity: who a message is logged to (C8, C9, G8, B12) ---
+
+
+@dataclass
+class Attribution:
+    """Whom a message is logged to and what of it is shown, with the reason."""
+
+    sender: Address
+    attributed_by: str
+    note: str
+    subject: str
+    text: str
+    html: str
+    to: list[Address]
+    cc: list[Address]
+    sent_at: datetime | None
+    forwarded_original: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    # The member an unverified sender claims to be (G8): shown as "sender not verified".
+    claimed_member: Membership | None = None
+
+
+@dataclass(frozen=True)
+class MemberSender:
+    """The member whose address a message's From names, and whether the verdict proves it is them."""
+
+    member: Membership | None
+    verified: bool
+
+    @property
+    def trusted(self) -> Membership | None:
+        return self.member if self.verified else None
+
+    @property
+    def claimed(self) -> Membership | None:
+        """The member an unverified sender claims to be."""
+        return None if self.verified else self.member
+
+
+def _domain_of(email: str) -> str:
+    domain = email.rpartition("@")[2].strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def is_verified_as(verdict: AuthVerdict | None, email: str) -> bool:
+    """Whether the verdict authenticates the domain of `email` (G8).
+
+    The verdict's domain is the From domain that an aligned DKIM or SPF pass,
+    a trusted network or a trusted relay vouched for; it must be the
+    address's own domain, so a pass for another domain never counts.
+    """
+    if verdict is None or not verdict.authenticated or not verdict.domain or "@" not in email:
+        return False
+    return verdict.domain == _domain_of(email)
+
+
+def member_sender(account: Account, parsed: ParsedMessage, *, verdict: AuthVerdict | None) -> MemberSender:
+    """Whether a message is a member's: the one check behind every trust in a member's mail (C8, G8).
+
+    A From address alone is never enough: the member is trusted only when the
+    sender is authenticated as the domain of their address. Anything that
+    trusts a member's mail (recognising a forwarder; a reply by mail) asks here.
+    """
+    if not parsed.sender.email:
+        return MemberSender(None, verified=False)
+    member = (
+        Membership.objects.filter(
+            account=account, user__email__iexact=parsed.sender.email, user__is_active=True
+        )
+        .select_related("user")
+        .first()
+    )
+    return MemberSender(member, verified=member is not None and is_verified_as(verdict, parsed.sender.email))
+
+
+def trusted_forwarding_member(
+    account: Account, parsed: ParsedMessage, *, verdict: AuthVerdict | None
+) -> Membership | None:
+    """The member who forwarded this message when authenticated as them, or None (C8, G8)."""
+    return member_sender(account, parsed, verdict=verdict).trusted
+
+
+def _verdict_text(verdict: AuthVerdict | None) -> str:
+    return verdict.label if verdict is not None else "not verified: no sender authentication was run"
+
+
+def _address_text(address: Address) -> str:
+    return f"{address.name} <{address.email}>" if address.name else address.email
+
+
+def _forwarded_details(parsed: ParsedMessage, *, member: Membership | None) -> dict:
+    original = parsed.forwarded
+    return {
+        "client": original.client,
+        "client_name": FORWARDING_CLIENTS.get(original.client, original.client),
+        "sender": {"name": original.sender.name, "email": original.sender.email},
+        "subject": original.subject,
+        "date": original.date.isoformat() if original.date else original.date_text,
+        "to": [address.email for address in original.to],
+        "cc": [address.email for address in original.cc],
+        "forwarded_by": {"name": parsed.sender.name, "email": parsed.sender.email},
+        "forwarded_by_member": member is not None,
+    }
+
+
+def attribute_message(
+    fallback_address: FallbackAddress | None, parsed: ParsedMessage, *, verdict: AuthVerdict | None
+) -> Attribution:
+    """Decide whom a message is logged to: From, or a member's forward per the C8 switch (C8, C9, G6, G8).
+
+    Reply-To is never identity, and the forwarded block counts only when a
+    member forwarded it and the sender is authenticated as them; anyone
+    else's "forward" stays theirs.
+    """
+    account = fallback_address.account if fallback_address else None
+    own = Attribution(
+        sender=parsed.sender,
+        attributed_by=Message.AttributedBy.FROM,
+        note=f"Logged to the sender in the From header, {parsed.sender.email}.",
+        subject=parsed.subject,
+        text=parsed.text,
+        html=parsed.html,
+        to=parsed.to,
+        cc=parsed.cc,
+        sent_at=parsed.date,
+    )
+    reply_to = [a.email for a in parsed.reply_to if a.email and a.email != parsed.sender.email]
+    if reply_to:
+        own.notes.append(f"Reply-To ({', '.join(reply_to)}) is never used to identify the sender.")
+    if account is None:
+        return own
+    sender = member_sender(account, parsed, verdict=verdict)
+    own.claimed_member = sender.claimed
+    if sender.claimed is not None:
+        own.notes.append(
+            f"The From header names the member {sender.claimed.user.full_name} ({parsed.sender.email}), "
+            f"but the sender is {_verdict_text(verdict)}; it is handled as a stranger's mail."
+        )
+    original = parsed.forwarded
+    if original is None:
+        return own
+    member = sender.trusted
+    client = FORWARDING_CLIENTS.get(original.client, original.client)
+    if member is None:
+        own.attributed_by = Message.AttributedBy.STRANGER_FORWARD
+        own.forwarded_original = _forwarded_details(parsed, member=None)
+        claimed = original.sender.email or "an unreadable sender"
+        why = (
+            f"{parsed.sender.email} is a member's address but the sender is not verified as them"
+            if sender.claimed is not None
+            else f"{parsed.sender.email} is not a member of this account"
+        )
+        own.note = (
+            f"Looks like a forward ({client}) of mail from {claimed}, but {why}, so it is logged to "
+            f"{parsed.sender.email}. The detected original is shown, not trusted."
+        )
+        return own
+    verified = f"The sender is {_verdict_text(verdict)} ({verdict.reason})."
+    if not original.sender.email:
+        own.forwarded_original = _forwarded_details(parsed, member=member)
+        own.note = (
+            f"Forwarded by the member {parsed.sender.email} ({client}), but the original sender could "
+            f"not be read unambiguously, so it is logged to {parsed.sender.email}. {verified}"
+        )
+        return own
+    forwarded = Attribution(
+        sender=original.sender,
+        attributed_by=Message.AttributedBy.FORWARDED_BLOCK,
+        note=(
+            f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
+            f"{verified} The inbox logs forwarded mail to the original sender, {original.sender.email}."
+        ),
+        subject=original.subject or parsed.subject,
+        text=parsed.text_without_forward_header or original.text or parsed.text,
+        html=original.html or parsed.html,
+        to=original.to,
+        # C9: the original CCs only, never those the forwarder added.
+        cc=original.cc,
+        sent_at=original.date or parsed.date,
+        forwarded_original=_forwarded_details(parsed, member=member),
+        notes=own.notes,
+    )
+    if not fallback_address.select_original_sender:
+        forwarded.sender = Address(name=member.user.full_name, email=parsed.sender.email)
+        forwarded.attributed_by = Message.AttributedBy.FORWARDER_C8_OFF
+        forwarded.note = (
+            f"Forwarded by the member {member.user.full_name} ({parsed.sender.email}) from {client}. "
+            f"{verified} 'Select original sender of forwarded emails' is off for this inbox, so it is "
+            f"logged to {parsed.sender.email}; the original sender was {original.sender.email}."
+        )
+    return forwarded
+
+
+def _display_name(name: str) -> str:
+    # A display name that looks like an address ("bob@customer.com" <x@evil>) must never pass for one.
+    name = " ".join((name or "").split())
+    return "" if "@" in name else name[:200]
+
+
+# Inside a caller's transaction no savepoint of its own: get_or_create keeps one for its race.
+@transaction.atomic(savepoint=False)
+def find_or_create_contact(account: Account, *, email: str, name: str = "") -> Contact:
+    """The account's contact with this email, matched without regard to case; created when new."""
+    email = email.strip().lower()
+    assert email, "a contact needs an email address"
+    contact, created = Contact.objects.get_or_create(
+        account=account, email__iexact=email, defaults={"email": email, "name": _display_name(name)}
+    )
+    if not created and not contact.name and _display_name(name):
+        contact.name = _display_name(name)
+        contact.save(update_fields=["name"])
+    return contact
+
+
+# --- attachments (B6, B7) ---
+
+
+def clean_attachment_filename(name: str) -> str:
+    """NFKC, without control or format characters, and without path parts (B7, CVE-2026-28289)."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf"))
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:255] if name.strip(". ") else "attachment"
+
+
+def _store_attachments(message: Message, attachments: list[ParsedAttachment]) -> list[dict]:
+    """Store what fits the per-file and total limits; return what was skipped and why."""
+    skipped = []
+    total = 0
+    for parsed in attachments:
+        filename = clean_attachment_filename(parsed.filename)
+        size = len(parsed.payload)
+        if size > settings.ATTACHMENT_MAX_BYTES:
+            skipped.append(
+                {
+                    "filename": filename,
+                    "size": size,
+                    "reason": f"larger than {settings.ATTACHMENT_MAX_BYTES} bytes",
+                }
+            )
+            continue
+        if total + size > settings.ATTACHMENTS_TOTAL_MAX_BYTES:
+            skipped.append(
+                {
+                    "filename": filename,
+                    "size": size,
+                    "reason": f"all attachments together exceed {settings.ATTACHMENTS_TOTAL_MAX_BYTES} bytes",
+                }
+            )
+            continue
+        total += size
+        attachment = Attachment(
+            account_id=message.account_id,
+            message=message,
+            filename=filename,
+            content_type=(parsed.content_type or "application/octet-stream")[:255],
+            size=size,
+            sha256=hashlib.sha256(parsed.payload).hexdigest(),
+            content_id=(parsed.content_id or "")[:255],
+            inline=parsed.inline,
+        )
+        # The name given here is ignored: attachment_storage_key generates the key.
+        attachment.file.save("attachment", ContentFile(parsed.payload), save=False)
+        attachment.save()
+    return skipped
+
+
+# --- receiving a message (G3, G4) ---
+
+
+def _verdict_fields(verdict: AuthVerdict | None) -> dict:
+    if verdict is None:
+        return {}
+    return {
+        "auth_verdict": Message.AuthVerdict.AUTHENTICATED
+        if verdict.authenticated
+        else Message.AuthVerdict.NOT_VERIFIED,
+        "auth_reason": verdict.reason,
+        "auth_results": verdict.as_dict(),
+        "spoofing_suspected": verdict.spoofing_suspected,
+    }
+
+
+def _addresses(addresses: list[Address]) -> list[dict]:
+    return [{"name": _display_name(a.name), "email": a.email} for a in addresses if a.email]
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message
+    # True only for the call that stored the message and started its conversation: route that one (D).
+    started_conversation: bool = False
+
+
+@transaction.atomic
+def receive_message(
+    inbox: Inbox,
+    parsed: ParsedMessage,
+    *,
+    recipient: str,
+    inbound: InboundMessage | None = None,
+    verdict: AuthVerdict | None = None,
+    fallback_address: FallbackAddress | None = None,
+) -> Received:
+    """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9, G8).
+
+    Idempotent: a message whose Message-ID this inbox already has is returned
+    as it is (G4); a message without one gets an id derived from its bytes.
+    `verdict` is the sender authentication of the raw message; without one,
+    nobody's mail is trusted as a member's. `fallback_address` is the inbox's,
+    with its account, when the caller has already looked it up.
+    """
+    account = inbox.account
+    message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
+    existing = Message.objects.filter(account=account, inbox=inbox, message_id=message_id).first()
+    if existing is not None:
+        return Received(existing)
+    if fallback_address is None:
+        fallback_address = (
+            FallbackAddress.objects.filter(account=account, channel__inbox=inbox)
+            .select_related("account")
+            .first()
+        )
+    attribution = attribute_message(fallback_address, parsed, verdict=verdict)
+    sender = attribution.sender
+    if not sender.email:
+        raise CannotIngest(
+            "The sender could not be read unambiguously from the From header; "
+            "the message was not logged to anyone."
+        )
+    threading = thread_message(inbox, parsed, recipient=recipient)
+    conversation = threading.conversation
+    sender_role = Message.SenderRole.CONTACT
+    now = timezone.now()
+    notes = [attribution.note, *attribution.notes]
+    if conversation is None:
+        contact = find_or_create_contact(account, email=sender.email, name=sender.name)
+        conversation = Conversation.objects.create(
+            account=account,
+            inbox=inbox,
+            contact=contact,
+            subject=attribution.subject[:998],
+            created_at=now,
+            last_message_at=now,
+        )
+    elif conversation.contact.email.lower() != sender.email.lower():
+        sender_role = Message.SenderRole.DIFFERENT_SENDER
+        notes.insert(
+            0,
+            f"{sender.email} is not this conversation's contact ({conversation.contact.email}): "
+            "the message joins the thread flagged as from a different sender, "
+            "never as the contact or an agent.",
+        )
+    sanitized = sanitize_html(attribution.html)
+    message = Message.objects.create(
+        account=account,
+        conversation=conversation,
+        inbox=inbox,
+        message_id=message_id,
+        direction=Message.Direction.INCOMING,
+        from_name=_display_name(sender.name),
+        from_email=sender.email,
+        sender_role=sender_role,
+        to=_addresses(attribution.to),
+        cc=_addresses(attribution.cc),
+        subject=attribution.subject[:998],
+        text=attribution.text,
+        html=sanitized.html,
+        html_omitted=sanitized.omitted,
+        sent_at=attribution.sent_at,
+        created_at=now,
+        threaded_by=threading.threaded_by,
+        threading_note=threading.note,
+        attributed_by=attribution.attributed_by,
+        attribution_note=" ".join(notes),
+        forwarded_original=attribution.forwarded_original,
+        inbound=inbound,
+        **_verdict_fields(verdict),
+        claimed_member=attribution.claimed_member,
+    )
+    skipped = _store_attachments(message, parsed.attachments)
+    if skipped:
+        message.skipped_attachments = skipped
+        message.save(update_fields=["skipped_attachments"])
+    if threading.conversation is None:
+        return Received(message, started_conversation=True)
+    if conversation.last_message_at < now:
+        conversation.last_message_at = now
+        conversation.save(update_fields=["last_message_at"])
+    return Received(message)
