@@ -31,6 +31,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DATABASE_URL= $(BIN)/python manage.py makemigrations --check --dry-run
 
 test: install browser-tools lint

@@ -231,3 +231,41 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
+
+
+class OutboundEmail(models.Model):
+    """One mail InboxHub sends on its own behalf (an invite, an address verification), delivered by a worker."""
+
+    class Kind(models.TextChoices):
+        INVITE = "invite", "Invite"
+        ADDRESS_VERIFICATION = "address_verification", "Address verification"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="outbound_emails")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    to = models.EmailField()
+    subject = models.CharField(max_length=500)
+    body = models.TextField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    # The mail server's answer or the connection error; never the smarthost's credentials.
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When a worker took it: a claim older than the task's time limit was left by a dead worker.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "kind", "state", "-created_at"], name="outbound_account_kind_state")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to} ({self.state})"

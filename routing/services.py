@@ -2,9 +2,8 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from inboxes.locking import lock_inbox
+from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation
 from inboxhub.audit import record_change
 from inboxhub.models import Membership
@@ -63,15 +62,14 @@ def update_assignment_rule(
         raise ValidationError({"assign_to": "Choose who new conversations are assigned to."})
     if enabled and assign_to == AssignmentRule.AssignTo.SPECIFIC and not members and not teams:
         raise ValidationError({"members": "Pick at least one member or team to assign conversations to."})
-    lock_inbox(rule.account_id, rule.inbox_id)
-    rule, _ = AssignmentRule.objects.select_for_update().get_or_create(
-        account_id=rule.account_id, inbox_id=rule.inbox_id
+    rule = save_inbox_settings(
+        AssignmentRule,
+        account_id=rule.account_id,
+        inbox_id=rule.inbox_id,
+        enabled=enabled,
+        assign_to=assign_to,
+        only_available=only_available,
     )
-    rule.enabled = enabled
-    rule.assign_to = assign_to
-    rule.only_available = only_available
-    rule.updated_at = timezone.now()
-    rule.save(update_fields=["enabled", "assign_to", "only_available", "updated_at"])
     rule.members.set(members)
     rule.teams.set(teams)
     record_change(

@@ -1,14 +1,10 @@
 """The Automation tab of the fallback address editor (C10, D1–D5)."""
 
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from channels_conn.models import FallbackAddress
-from inboxhub.lib.forms import add_service_errors
-from inboxhub.permissions import require
+from channels_conn.settings_tabs import open_tab, save_tab
 from inboxhub.tenancy import MemberRequest, member_required
 from routing.forms import FREE_SEAT_NOTE, AssignmentRuleForm
 from routing.permissions import routing_refusal
@@ -19,30 +15,25 @@ from routing.services import update_assignment_rule
 @require_http_methods(["GET", "POST"])
 @member_required
 def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
-    require(request.member, "manage_inboxes")
-    inbox = get_object_or_404(request.account.inboxes, pk=inbox_id)
-    rule = assignment_rule_for(inbox)
+    tab = open_tab(request, inbox_id, "automation")
+    rule = assignment_rule_for(tab.inbox)
     refusal = routing_refusal(request.member)
     # D1: an editor without a paid seat sees the tab read-only, and the server refuses the change.
     data = request.POST if request.method == "POST" and not refusal else None
     form = AssignmentRuleForm(data, instance=rule, account=request.account, read_only=bool(refusal))
-    if data is not None and form.is_valid():
-        try:
-            update_assignment_rule(
+    if (
+        data is not None
+        and form.is_valid()
+        and save_tab(
+            request,
+            form,
+            lambda: update_assignment_rule(
                 rule, **{k: form.cleaned_data[k] for k in form.Meta.fields}, by=request.member
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Automatic assignment for {inbox.name} was saved.")
-            return redirect("automation:edit", subdomain, inbox.pk)
+            ),
+            saved=f"Automatic assignment for {tab.inbox.name} was saved.",
+        )
+    ):
+        return redirect("automation:edit", subdomain, tab.inbox.pk)
     status = 403 if request.method == "POST" and refusal else 400 if form.errors else 200
-    context = {
-        "inbox": inbox,
-        "fallback_address": FallbackAddress.objects.filter(channel__inbox=inbox).first(),
-        "active_tab": "automation",
-        "form": form,
-        "refusal": refusal,
-        "free_seat_note": FREE_SEAT_NOTE,
-    }
+    context = tab.context(form=form, refusal=refusal, free_seat_note=FREE_SEAT_NOTE)
     return render(request, "routing/automation.html", context, status=status)

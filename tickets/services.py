@@ -2,9 +2,8 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from inboxes.locking import lock_inbox
+from inboxes.locking import save_inbox_settings
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
@@ -61,19 +60,16 @@ def update_ticket_defaults(
         raise ValidationError({"owner": "Choose the member who owns new tickets."})
     if owner_mode != TicketDefaults.OwnerMode.MEMBER:
         owner = None
-    lock_inbox(defaults.account_id, defaults.inbox_id)
-    defaults, _ = TicketDefaults.objects.select_for_update().get_or_create(
-        account_id=defaults.account_id, inbox_id=defaults.inbox_id
-    )
-    defaults.create_tickets = create_tickets
-    defaults.pipeline = pipeline
-    defaults.stage = stage
-    defaults.priority = priority
-    defaults.owner_mode = owner_mode
-    defaults.owner = owner
-    defaults.updated_at = timezone.now()
-    defaults.save(
-        update_fields=["create_tickets", "pipeline", "stage", "priority", "owner_mode", "owner", "updated_at"]
+    defaults = save_inbox_settings(
+        TicketDefaults,
+        account_id=defaults.account_id,
+        inbox_id=defaults.inbox_id,
+        create_tickets=create_tickets,
+        pipeline=pipeline,
+        stage=stage,
+        priority=priority,
+        owner_mode=owner_mode,
+        owner=owner,
     )
     record_change(
         by,

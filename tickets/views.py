@@ -1,14 +1,11 @@
 """The Tickets tab of the fallback address editor (C11)."""
 
 from django import forms
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_conn.models import FallbackAddress
-from inboxhub.lib.forms import add_service_errors
+from channels_conn.settings_tabs import open_tab, save_tab
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 from routing.models import AssignmentRule
@@ -22,8 +19,8 @@ PANEL_FIELDS = ("pipeline", "stage", "priority", "owner_mode", "owner")
 @require_http_methods(["GET", "POST"])
 @member_required
 def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
-    require(request.member, "manage_inboxes")
-    inbox = get_object_or_404(request.account.inboxes, pk=inbox_id)
+    tab = open_tab(request, inbox_id, "tickets")
+    inbox = tab.inbox
     defaults = ticket_defaults_for(inbox)
     # The plain-form way to see another pipeline's stages (no htmx): show them, save nothing.
     reloading = "show_stages" in request.POST
@@ -32,27 +29,27 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
         form = TicketDefaultsForm(initial=initial, instance=defaults, account=request.account)
     else:
         form = TicketDefaultsForm(request.POST or None, instance=defaults, account=request.account)
-    if form.is_bound and form.is_valid():
-        try:
-            update_ticket_defaults(
+    if (
+        form.is_bound
+        and form.is_valid()
+        and save_tab(
+            request,
+            form,
+            lambda: update_ticket_defaults(
                 defaults, **{k: form.cleaned_data[k] for k in form.Meta.fields}, by=request.member
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Ticket settings for {inbox.name} were saved.")
-            return redirect("ticket_settings:edit", subdomain, inbox.pk)
-    context = {
-        "inbox": inbox,
-        "fallback_address": FallbackAddress.objects.filter(channel__inbox=inbox).first(),
-        "active_tab": "tickets",
-        "form": form,
+            ),
+            saved=f"Ticket settings for {inbox.name} were saved.",
+        )
+    ):
+        return redirect("ticket_settings:edit", subdomain, inbox.pk)
+    context = tab.context(
+        form=form,
         # The summary beside "Edit ticket" shows what is saved, whatever the form holds.
-        "saved": ticket_defaults_for(inbox),
-        "assigning": AssignmentRule.objects.filter(inbox=inbox, enabled=True).exists(),
-        "panel_open": reloading or any(name in form.errors for name in PANEL_FIELDS),
+        saved=ticket_defaults_for(inbox),
+        assigning=AssignmentRule.objects.filter(inbox=inbox, enabled=True).exists(),
+        panel_open=reloading or any(name in form.errors for name in PANEL_FIELDS),
         **_stage_field(form.chosen_pipeline(), form["stage"].value(), form["stage"].errors),
-    }
+    )
     return render(request, "tickets/ticket_settings.html", context, status=400 if form.errors else 200)
 
 

@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_scopes import scope
 from kombu.exceptions import OperationalError as BrokerError
 
-from channels_conn.models import InboundMessage
+from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.spool import describe_error, ingest_counts, retry_inbound, store_inbound, sweep_inbound
 from ingest.tasks import process_inbound_batch
 
@@ -26,7 +27,37 @@ def store(**envelope) -> InboundMessage:
         "mail_from": "dana@customer.example",
         "rcpt_tos": ["support@alpha.inbox.localhost"],
     } | envelope
-    return store_inbound(raw=RAW, peer_ip="192.0.2.7", helo="mx.customer.example", **envelope)
+    (row,) = store_inbound(raw=RAW, peer_ip="192.0.2.7", helo="mx.customer.example", **envelope)
+    return row
+
+
+def fallback_of(member) -> str:
+    with scope(account=member.account):
+        return FallbackAddress.objects.get(account=member.account, channel__inbox__is_default=True).address
+
+
+def test_a_row_is_keyed_to_the_account_its_recipient_names(transactional_db, ingest_stand_in, admin):
+    inbound = store(rcpt_tos=[fallback_of(admin).upper()])
+    assert InboundMessage.objects.get(pk=inbound.pk).account_id == admin.account_id
+
+
+def test_recipients_of_two_accounts_make_a_row_for_each_with_its_own_recipients(
+    transactional_db, ingest_stand_in, admin, outsider
+):
+    ours, theirs = fallback_of(admin), fallback_of(outsider)
+    rows = store_inbound(
+        raw=RAW, mail_from="dana@customer.example", rcpt_tos=[ours, theirs], peer_ip=None, helo=""
+    )
+    stored = InboundMessage.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk")
+    assert [(row.account_id, row.rcpt_tos, bytes(row.raw)) for row in stored] == [
+        (admin.account_id, [ours], RAW),
+        (outsider.account_id, [theirs], RAW),
+    ]
+    assert sorted(ingest_stand_in.calls) == sorted(row.pk for row in rows)
+
+
+def test_a_recipient_no_account_knows_leaves_the_row_without_one(transactional_db, ingest_stand_in):
+    assert InboundMessage.objects.get(pk=store().pk).account_id is None
 
 
 def test_store_inbound_commits_the_raw_message_and_envelope(transactional_db, ingest_stand_in):
@@ -116,10 +147,10 @@ def test_the_sweep_stops_at_the_first_enqueue_failure_and_keeps_the_rows(
     first, second, third = spooled(), spooled(), spooled()
     real_apply_async = process_inbound_batch.apply_async
 
-    def broker_gone_after_the_first(args, **options):
+    def broker_gone_after_the_first(args, kwargs=None, **options):
         if args[0] != [first.pk]:
             raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        return real_apply_async(args, **options)
+        return real_apply_async(args, kwargs, **options)
 
     monkeypatch.setattr(process_inbound_batch, "apply_async", broker_gone_after_the_first)
     assert sweep_inbound() == 1
