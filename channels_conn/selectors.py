@@ -4,10 +4,10 @@ The preview on the settings page and the outbound mail read these, so a contact 
 exactly what the preview showed.
 """
 
-from bleach._vendor import html5lib
-from bleach._vendor.html5lib.serializer import HTMLSerializer
+import html5lib
 from django.conf import settings
 from django.utils.html import escape
+from html5lib.serializer import HTMLSerializer
 
 from channels_conn.models import FallbackAddress
 from inboxhub.lib.html import sanitize_html

@@ -5,8 +5,8 @@ address, the custom address and a nonce stored on the row: it works once (the no
 cleared when used), only for that exact address (changing the address clears the nonce
 and the verification), only for the newest link sent, and for 24 hours.
 
-The mail goes through Django's email backend: the SMTP backend and the configured
-outbound `EMAIL_HOST`/`EMAIL_PORT` in production.
+The mail is queued (`inboxhub.outbound`) and a worker delivers it through the
+configured outbound `EMAIL_HOST`/`EMAIL_PORT`; the settings page shows when that failed.
 """
 
 import secrets
@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from channels_conn.models import FallbackAddress
 from inboxhub.audit import record_change
-from inboxhub.models import Membership
+from inboxhub.models import Membership, OutboundEmail
+from inboxhub.outbound import queue_email
 from inboxhub.permissions import require
 
 SALT = "channels_conn.verification.custom-from-address"
@@ -61,8 +61,8 @@ def read_token(token: str) -> dict:
 
 
 @transaction.atomic
-def send_verification(fallback_address: FallbackAddress, *, link_for, by: Membership) -> None:
-    """Mail a one-time link to the custom from address (C4); older links stop working.
+def send_verification(fallback_address: FallbackAddress, *, link_for, by: Membership) -> OutboundEmail:
+    """Queue a mail with a one-time link to the custom from address (C4); older links stop working.
 
     `link_for(token)` builds the absolute URL of the confirmation page.
     """
@@ -85,14 +85,13 @@ def send_verification(fallback_address: FallbackAddress, *, link_for, by: Member
         "account": fallback_address.account,
         "by": by,
     }
-    message = EmailMessage(
+    return queue_email(
+        fallback_address.account,
+        kind=OutboundEmail.Kind.ADDRESS_VERIFICATION,
+        to=fallback_address.custom_from_address,
         subject=f"Verify {fallback_address.custom_from_address} for InboxHub",
         body=render_to_string("channels_conn/email/verify_from_address.txt", context),
-        to=[fallback_address.custom_from_address],
     )
-    # Sent inside the transaction on purpose: a mail server that refuses rolls the nonce back,
-    # so the page never claims a link is on its way when none is.
-    message.send(fail_silently=False)
 
 
 def check_link(fallback_address: FallbackAddress, token: str) -> None:

@@ -2,7 +2,6 @@
 
 import copy
 import logging
-import smtplib
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -25,6 +24,7 @@ from channels_conn.selectors import (
 from channels_conn.services import update_fallback_address, validate_custom_from_address
 from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
 from inboxhub.lib.html import sanitize_html
+from inboxhub.outbound import latest_verification_email
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
@@ -88,18 +88,21 @@ def _send_verification(request: MemberRequest, fallback_address: FallbackAddress
         send_verification(fallback_address, link_for=link_for, by=request.member)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except (OSError, smtplib.SMTPException) as exc:
-        log.warning("verification mail to %s failed: %s", fallback_address.custom_from_address, exc)
-        messages.error(request, "The verification email could not be sent right now. Please try again later.")
     else:
         messages.info(
             request,
-            f"We sent a verification link to {fallback_address.custom_from_address}. "
+            f"A verification link is on its way to {fallback_address.custom_from_address}. "
             "It works once, for 24 hours.",
         )
 
 
 def _render_page(request, inbox, fallback_address, form, *, status: int = 200) -> HttpResponse:
+    # How the newest link's mail fared, while there is still something to verify.
+    verification_email = (
+        latest_verification_email(request.account, fallback_address.custom_from_address)
+        if fallback_address.custom_from_pending
+        else None
+    )
     context = {
         "inbox": inbox,
         "fallback_address": fallback_address,
@@ -110,6 +113,7 @@ def _render_page(request, inbox, fallback_address, form, *, status: int = 200) -
         "signature_for_editor": styles_as_data(sanitize_html(form["signature_html"].value() or "").html),
         **_preview(request, fallback_address, form),
         **_deliverability(fallback_address.custom_from_address),
+        "verification_email": verification_email,
     }
     return render(request, PAGE, context, status=status)
 

@@ -234,7 +234,7 @@ class AuditEntry(models.Model):
 
 
 class OutboundEmail(models.Model):
-    """One mail InboxHub sends on its own behalf (an invite, an address verification), delivered by a worker."""
+    """A mail InboxHub sends on its own behalf (an invite, an address verification) through a worker."""
 
     class Kind(models.TextChoices):
         INVITE = "invite", "Invite"
@@ -264,7 +264,9 @@ class OutboundEmail(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["account", "kind", "state", "-created_at"], name="outbound_account_kind_state")
+            models.Index(
+                fields=["account", "kind", "state", "-created_at"], name="outbound_account_kind_state"
+            )
         ]
 
     def __str__(self) -> str:

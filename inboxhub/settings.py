@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Every 30 s: re-enqueue spooled mail that Redis lost or a killed worker left behind, so
     # Redis is never the only copy of a message (G2, DESIGN "Durability").
     "sweep-inbound": {"task": "channels_conn.tasks.sweep_inbound_task", "schedule": 30.0},
+    # Every minute: hand invites and verification mail whose task Redis lost back to the workers.
+    "sweep-outbound": {"task": "inboxhub.tasks.sweep_outbound_task", "schedule": 60.0},
 }
 
 if REDIS_URL:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_scopes import scope
 
 from channels_conn import recipients, spool
-from channels_conn.models import InboundMessage
+from channels_conn.models import FallbackAddress, InboundMessage
 from inboxes.models import Message
 from inboxes.receiving import receive_message
 from inboxes.threads import normalise_message_id, synthetic_message_id
@@ -117,7 +117,12 @@ def authenticate_sender(inbound: InboundMessage) -> AuthVerdict:
 
 
 def _receive(
-    inbound, parsed: ParsedMessage, verdict: AuthVerdict, *, fallback_address, recipient: str
+    inbound: InboundMessage,
+    parsed: ParsedMessage,
+    verdict: AuthVerdict,
+    *,
+    fallback_address: FallbackAddress,
+    recipient: str,
 ) -> None:
     """Store the message in one inbox, and route the conversation it started (D)."""
     inbox = fallback_address.channel.inbox

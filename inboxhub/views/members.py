@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -13,7 +12,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inboxhub.forms import AddMemberForm, ChangeMemberForm
-from inboxhub.models import Membership
+from inboxhub.models import Membership, OutboundEmail
+from inboxhub.outbound import failed_invites, queue_email
 from inboxhub.permissions import require
 from inboxhub.services import add_member, change_member, remove_member
 from inboxhub.tenancy import MemberRequest, member_required
@@ -21,6 +21,10 @@ from inboxhub.tenancy import MemberRequest, member_required
 
 def _members(request: MemberRequest):
     return request.account.memberships.select_related("user").prefetch_related("teams")
+
+
+def _page(request: MemberRequest, form: AddMemberForm) -> dict:
+    return {"members": _members(request), "form": form, "failed_invites": failed_invites(request.account)}
 
 
 def send_invite(request: MemberRequest, member: Membership) -> None:
@@ -35,11 +39,12 @@ def send_invite(request: MemberRequest, member: Membership) -> None:
         )
     )
     context = {"member": member, "inviter": request.member.user, "account": request.account, "link": link}
-    send_mail(
+    queue_email(
+        request.account,
+        kind=OutboundEmail.Kind.INVITE,
+        to=user.email,
         subject=f"{request.member.user.full_name} invited you to {request.account.company_name} on InboxHub",
-        message=render_to_string("inboxhub/email/invite.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
+        body=render_to_string("inboxhub/email/invite.txt", context),
     )
 
 
@@ -47,7 +52,7 @@ def send_invite(request: MemberRequest, member: Membership) -> None:
 @member_required
 def member_list(request: MemberRequest, subdomain: str) -> HttpResponse:
     require(request.member, "manage_account")
-    return render(request, "inboxhub/members.html", {"members": _members(request), "form": AddMemberForm()})
+    return render(request, "inboxhub/members.html", _page(request, AddMemberForm()))
 
 
 @require_POST
@@ -72,16 +77,14 @@ def member_add(request: MemberRequest, subdomain: str) -> HttpResponse:
         else:
             if not member.user.has_usable_password():
                 send_invite(request, member)
-                messages.success(
-                    request,
-                    f"{member.user.full_name} was added and an invite link sent to {member.user.email}.",
-                )
+                name, email = member.user.full_name, member.user.email
+                messages.success(request, f"{name} was added. An invite link is on its way to {email}.")
             else:
                 messages.success(
                     request, f"{member.user.full_name} was added to {request.account.company_name}."
                 )
             return redirect("member_list", subdomain)
-    return render(request, "inboxhub/members.html", {"members": _members(request), "form": form}, status=400)
+    return render(request, "inboxhub/members.html", _page(request, form), status=400)
 
 
 @require_http_methods(["GET", "POST"])

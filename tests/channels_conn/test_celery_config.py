@@ -1,5 +1,6 @@
 """The effective Celery configuration: a misspelt setting would be silently ignored (DESIGN "Celery")."""
 
+from channels_conn import spool
 from inboxhub.celery import app
 
 
@@ -39,9 +40,11 @@ def test_the_inbound_sweep_runs_every_30_seconds():
     assert entry["task"] in app.tasks
 
 
-def test_the_ingest_tasks_are_registered():
-    app.loader.import_default_modules()
-    assert "channels_conn.tasks.process_inbound" in app.tasks
+def test_every_task_name_the_spool_publishes_is_registered_by_the_pipeline():
+    # No import_default_modules(): a process that only publishes (the ingress, the web app's retry)
+    # knows the tasks from Django's start-up, which task_always_eager needs to run them in place.
+    for name in (spool.PROCESS_TASK, spool.PROCESS_BATCH_TASK, spool.SWEEP_TASK):
+        assert app.tasks[name].__module__ == "ingest.tasks", name
 
 
 def test_workers_keep_their_database_connection_across_tasks():

@@ -1,7 +1,7 @@
 """Fault tests over real runsmtp and real Celery workers running the real pipeline (F2, F5, F6, L1, L3).
 
 Each test runs the processes it needs against the test database and a Redis
-database of its own; nothing here stands in for `inboxes.ingest`.
+database of its own; nothing here stands in for `ingest.pipeline`.
 """
 
 import base64

@@ -1,0 +1,28 @@
+"""Celery entry points of the base app, under the names its services publish."""
+
+import smtplib
+
+from celery import shared_task
+
+from inboxhub import outbound
+
+
+@shared_task(
+    bind=True,
+    name=outbound.DELIVER_TASK,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=60,  # 1, 2, 4, 8, 16 minutes: a greylisting smarthost lets the mail through on a retry
+    retry_backoff_max=outbound.RETRY_BACKOFF_MAX_SECONDS,
+    max_retries=5,
+)
+def deliver_outbound_email(self, outbound_id: int, account_id: int) -> str:
+    """Send one queued mail by id; temporary failures come back here until the last attempt."""
+    return outbound.deliver(
+        outbound_id, account_id=account_id, last_attempt=self.request.retries >= self.max_retries
+    )
+
+
+@shared_task(name=outbound.SWEEP_TASK)
+def sweep_outbound_task() -> int:
+    """Re-enqueue outbound mail whose task was lost; scheduled in CELERY_BEAT_SCHEDULE."""
+    return outbound.sweep_outbound()
