@@ -1,19 +1,17 @@
 """The fallback address editor, Configuration tab (C1–C8, C12)."""
 
 import copy
-import logging
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_conn.forms import SIGNATURE_MAX_LENGTH, FallbackAddressForm
-from channels_conn.models import Channel, FallbackAddress
+from channels_conn.models import FallbackAddress
 from channels_conn.selectors import (
     SIGNATURE_TOKENS,
     default_from_address,
@@ -22,43 +20,28 @@ from channels_conn.selectors import (
     styles_as_data,
 )
 from channels_conn.services import update_fallback_address, validate_custom_from_address
+from channels_conn.settings_tabs import Tab, open_tab
 from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
 from inboxhub.lib.html import sanitize_html
 from inboxhub.outbound import latest_verification_email
-from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
-if TYPE_CHECKING:  # inboxes sit above channels in the layers: a name for the type checker only
-    from inboxes.models import Inbox
-
-log = logging.getLogger(__name__)
 PAGE = "channels_conn/configuration.html"
-
-
-def _editable(request: MemberRequest, inbox_id: int) -> tuple["Inbox", FallbackAddress]:
-    require(request.member, "manage_inboxes")
-    inbox = get_object_or_404(request.account.inboxes, pk=inbox_id)
-    fallback_address = get_object_or_404(
-        FallbackAddress.objects.select_related("account", "channel__inbox"),
-        account=request.account,
-        channel__inbox=inbox,
-        channel__kind=Channel.Kind.FALLBACK_EMAIL,
-    )
-    return inbox, fallback_address
+TAB = "configuration"
 
 
 @require_http_methods(["GET", "POST"])
 @member_required
 def configuration(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
-    inbox, fallback_address = _editable(request, inbox_id)
+    tab = open_tab(request, inbox_id, TAB)
     if request.method == "GET":
-        form = FallbackAddressForm(initial=FallbackAddressForm.initial_from(fallback_address))
-        return _render_page(request, inbox, fallback_address, form)
+        form = FallbackAddressForm(initial=FallbackAddressForm.initial_from(tab.fallback_address))
+        return _render_page(request, tab, form)
     form = FallbackAddressForm(request.POST)
-    if form.is_valid() and _save(request, fallback_address, form):
-        return redirect("fallback:configuration", subdomain, inbox.pk)
-    fallback_address.refresh_from_db()
-    return _render_page(request, inbox, fallback_address, form, status=400)
+    if form.is_valid() and _save(request, tab.fallback_address, form):
+        return redirect("fallback:configuration", subdomain, tab.inbox.pk)
+    tab.fallback_address.refresh_from_db()
+    return _render_page(request, tab, form, status=400)
 
 
 def _save(request: MemberRequest, fallback_address: FallbackAddress, form: FallbackAddressForm) -> bool:
@@ -96,25 +79,25 @@ def _send_verification(request: MemberRequest, fallback_address: FallbackAddress
         )
 
 
-def _render_page(request, inbox, fallback_address, form, *, status: int = 200) -> HttpResponse:
+def _render_page(
+    request: MemberRequest, tab: Tab, form: FallbackAddressForm, *, status: int = 200
+) -> HttpResponse:
+    fallback_address = tab.fallback_address
     # How the newest link's mail fared, while there is still something to verify.
     verification_email = (
         latest_verification_email(request.account, fallback_address.custom_from_address)
         if fallback_address.custom_from_pending
         else None
     )
-    context = {
-        "inbox": inbox,
-        "fallback_address": fallback_address,
-        "form": form,
-        "active_tab": "configuration",
-        "default_address": default_from_address(request.member),
-        "tokens": SIGNATURE_TOKENS,
-        "signature_for_editor": styles_as_data(sanitize_html(form["signature_html"].value() or "").html),
+    context = tab.context(
+        form=form,
+        default_address=default_from_address(request.member),
+        tokens=SIGNATURE_TOKENS,
+        signature_for_editor=styles_as_data(sanitize_html(form["signature_html"].value() or "").html),
         **_preview(request, fallback_address, form),
         **_deliverability(fallback_address.custom_from_address),
-        "verification_email": verification_email,
-    }
+        verification_email=verification_email,
+    )
     return render(request, PAGE, context, status=status)
 
 
@@ -157,7 +140,7 @@ def _deliverability(address: str) -> dict:
 @member_required
 def preview(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     """Render the preview from the posted form; nothing is saved (C7)."""
-    inbox, fallback_address = _editable(request, inbox_id)
+    fallback_address = open_tab(request, inbox_id, TAB).fallback_address
     form = FallbackAddressForm(request.POST)
     return render(request, f"{PAGE}#preview", _preview(request, fallback_address, form))
 
@@ -166,7 +149,7 @@ def preview(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpRespon
 @member_required
 def editor_html(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     """The signature typed in HTML mode, sanitized, for the rich-text mode to show (C6); nothing is saved."""
-    _editable(request, inbox_id)
+    open_tab(request, inbox_id, TAB)
     signature = sanitize_html(request.POST.get("signature_html", "")[:SIGNATURE_MAX_LENGTH])
     return HttpResponse(styles_as_data(signature.html), content_type="text/html; charset=utf-8")
 
@@ -175,7 +158,7 @@ def editor_html(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpRe
 @member_required
 def check_domain(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     """The DNS check of a custom from address as it is typed (C4)."""
-    inbox, fallback_address = _editable(request, inbox_id)
+    open_tab(request, inbox_id, TAB)
     field = FallbackAddressForm.base_fields["custom_from_address"]
     try:
         address = field.clean(request.GET.get("custom_from_address", ""))
@@ -188,7 +171,8 @@ def check_domain(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpR
 @member_required
 def verify(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     """Open a verification link: GET asks to confirm (mail scanners only GET), POST verifies (C4)."""
-    inbox, fallback_address = _editable(request, inbox_id)
+    tab = open_tab(request, inbox_id, TAB)
+    inbox, fallback_address = tab.inbox, tab.fallback_address
     token = request.POST.get("token", "") if request.method == "POST" else request.GET.get("token", "")
     try:
         if request.method == "POST":
