@@ -136,11 +136,15 @@ def _headline(raw: bytes) -> tuple[str, str]:
 
 
 def failed_inbound_for(account: Account, *, limit: int = FAILED_LIMIT) -> list[FailedMessage]:
-    """The account's spooled messages that failed, newest first (G5)."""
-    rows = InboundMessage.objects.filter(account=account, state=InboundMessage.State.FAILED).order_by(
+    """The account's spooled messages that failed, newest first, with their subject and sender (G5)."""
+    return [FailedMessage(row, *_headline(bytes(row.raw))) for row in failed_inbound_rows(account)[:limit]]
+
+
+def failed_inbound_rows(account: Account) -> QuerySet[InboundMessage]:
+    """The account's failed spool rows, newest first: one range of the `inbound_account_state` index."""
+    return InboundMessage.objects.filter(account=account, state=InboundMessage.State.FAILED).order_by(
         "-received_at", "-pk"
-    )[:limit]
-    return [FailedMessage(row, *_headline(bytes(row.raw))) for row in rows]
+    )
 
 
 def inbound_for(account: Account, inbound_id: int) -> InboundMessage | None:

@@ -1,9 +1,11 @@
 """Failed messages: listed for admins of the recipient's account, retried on request (G5)."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from channels_conn.models import InboundMessage
+from inboxes.selectors import failed_inbound_rows
 from ingest.pipeline import process_inbound_message
 from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
 
@@ -121,3 +123,30 @@ def test_retry_needs_a_post(client, admin, inbox):
     row = failed_row(inbox)
     client.force_login(admin.user)
     assert client.get(retry_url(admin.account, row)).status_code == 405
+
+
+def test_the_failed_page_costs_the_same_queries_however_many_rows_fail_here_or_elsewhere(
+    client, admin, inbox, other_inbox, django_assert_num_queries
+):
+    client.force_login(admin.user)
+    failed_row(inbox)
+    client.get(failed_url(admin.account))  # warm the session and the member's caches
+    with django_assert_num_queries(6) as first:
+        client.get(failed_url(admin.account))
+    for n in range(5):
+        failed_row(inbox, subject=f"Ours {n}")
+        failed_row(other_inbox, subject=f"Theirs {n}")
+    with django_assert_num_queries(len(first.captured_queries)) as again:
+        text = client.get(failed_url(admin.account)).text
+    assert text.count('id="inbound-') == 6 and "Theirs" not in text
+    spool_queries = [q["sql"] for q in again.captured_queries if "channels_conn_inboundmessage" in q["sql"]]
+    assert len(spool_queries) == 1 and '"account_id" =' in spool_queries[0]
+
+
+def test_the_failed_page_reads_one_accounts_failed_rows_through_their_index(admin, inbox):
+    failed_row(inbox)
+    with connection.cursor() as cursor:
+        # A test table is tiny, where a sequential scan wins: ask whether the index serves the query at all.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = failed_inbound_rows(admin.account)[:200].explain()
+    assert "inbound_account_state" in plan, plan
