@@ -30,7 +30,7 @@ import spf
 from django.conf import settings
 
 from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, time_budget
-from inboxhub.lib.mail.dnsrecords import organizational_domain, record_tags
+from inboxhub.lib.mail.dnsrecords import dmarc_records, organizational_domain, record_tags
 
 DNS_BUDGET = 3.0  # seconds of DNS per message, all checks together
 MAX_SIGNATURES = 10  # DKIM signatures checked per message; more is abuse (each costs a lookup and RSA)
@@ -316,7 +316,6 @@ class _DMARCRecord:
 
 
 _NO_DMARC = _DMARCRecord(domain="", policy="")
-_DMARC_TAG = re.compile(r"^\s*v\s*=\s*DMARC1\s*(;|$)")
 
 
 def _dmarc_record(from_domain: str, resolver: Resolver) -> _DMARCRecord:
@@ -324,12 +323,12 @@ def _dmarc_record(from_domain: str, resolver: Resolver) -> _DMARCRecord:
     org = organizational_domain(from_domain)
     for domain in dict.fromkeys([from_domain, org]):
         try:
-            texts = [text.decode("utf-8", "replace") for text in resolver.txt(f"_dmarc.{domain}")]
+            texts = resolver.txt(f"_dmarc.{domain}")
         except DNSTempError:
             return _DMARCRecord(domain=domain, policy="", error="temperror")
-        records = [text for text in texts if _DMARC_TAG.match(text)]
+        records = dmarc_records(texts)
         if len(records) > 1:
-            return _NO_DMARC  # several records mean none (RFC 7489 6.6.3)
+            return _NO_DMARC  # several records mean none, and no look at the organizational domain (6.6.3)
         if records:
             tags = record_tags(records[0])
             policy = tags.get("p", "")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, time_budget
-from inboxhub.lib.mail.dnsrecords import organizational_domain, record_tags
+from inboxhub.lib.mail.dnsrecords import dmarc_records, organizational_domain, record_tags, spf_record
 
 DNS_BUDGET = 3.0  # seconds of DNS for one check, all lookups together
 UNCHECKED_MESSAGE = "We could not check DNS for {domain} right now. Please try again in a minute."
@@ -87,10 +87,13 @@ def check_domain(domain: str, *, resolver: Resolver | None = None) -> DomainRepo
                 report.mail_hosts = [record.exchange.to_text().rstrip(".") for record in mx]
             elif resolver.query(domain, "A") or resolver.query(domain, "AAAA"):
                 report.mail_hosts = [domain]
-            report.spf = _first_record(resolver, domain, "v=spf1")
+            report.spf = spf_record(resolver.txt(domain))
             for candidate in dict.fromkeys([domain, organizational_domain(domain)]):
-                record = _first_record(resolver, f"_dmarc.{candidate}", "v=dmarc1")
-                if record:
+                records = dmarc_records(resolver.txt(f"_dmarc.{candidate}"))
+                if len(records) > 1:
+                    break  # several records mean none, as a receiver reads them (RFC 7489 6.6.3)
+                if records:
+                    record = records[0]
                     tags = record_tags(record)
                     policy = tags.get("p", "none") if candidate == domain else tags.get("sp", tags.get("p"))
                     report.dmarc, report.dmarc_domain = record, candidate
@@ -99,15 +102,3 @@ def check_domain(domain: str, *, resolver: Resolver | None = None) -> DomainRepo
     except DNSTempError:
         report.temporary_error = True
     return report
-
-
-def _first_record(resolver: Resolver, name: str, prefix: str) -> str:
-    for text in resolver.txt(name):
-        decoded = text.decode("utf-8", "replace").strip()
-        if (
-            decoded.lower() == prefix
-            or decoded.lower().startswith(f"{prefix} ")
-            or decoded.lower().startswith(f"{prefix};")
-        ):
-            return decoded
-    return ""
