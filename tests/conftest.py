@@ -1,10 +1,36 @@
-"""Shared fixtures: admin (super admin of account A), agent (same account), outsider (account B)."""
+"""Shared fixtures: admin (super admin of account A), agent (same account), outsider (account B).
+
+Fixtures run with django-scopes disabled (pretix's hook below), so they create and read
+tenant rows without `scopes_disabled()`. Test bodies stay scoped: a test that reads rows to
+check what was saved says so with `scopes_disabled()` or the `unscoped` fixture.
+"""
+
+import inspect
 
 import pytest
 from django_scopes import scopes_disabled
 
 from inboxhub.models import Membership
 from tests.factories import MembershipFactory, make_account
+
+
+def pytest_configure(config):
+    # Runs in every xdist worker. Real hashing costs a third of a second per user; no test is
+    # about the hash itself (check_password works with any hasher).
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    # A yield fixture is left alone: its own scope (`unscoped`, `in_scope`) must outlive its
+    # setup, which leaving this block around it would undo.
+    if inspect.isgeneratorfunction(fixturedef.func):
+        yield
+    else:
+        with scopes_disabled():
+            yield
 
 
 @pytest.fixture

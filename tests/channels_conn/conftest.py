@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import connection
-from django_scopes import scopes_disabled
 
 from channels_conn.models import FallbackAddress
 from channels_conn.smtp import IngressController
@@ -33,8 +32,7 @@ def database_url_for_subprocess() -> str:
 def fallback_address(transactional_db) -> FallbackAddress:
     """The default inbox's fallback address of a fresh account, committed for the server's threads."""
     admin = make_account()
-    with scopes_disabled():
-        return FallbackAddress.objects.select_related("channel").get(account=admin.account)
+    return FallbackAddress.objects.select_related("channel").get(account=admin.account)
 
 
 @pytest.fixture

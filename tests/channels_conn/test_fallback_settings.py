@@ -24,8 +24,7 @@ def page_url(inbox: Inbox) -> str:
 
 
 def default_inbox(member: Membership) -> Inbox:
-    with scopes_disabled():
-        return Inbox.objects.get(account=member.account, is_default=True)
+    return Inbox.objects.get(account=member.account, is_default=True)
 
 
 def fallback_of(inbox: Inbox) -> FallbackAddress:

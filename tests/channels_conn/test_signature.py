@@ -43,10 +43,9 @@ def corpus() -> list[str]:
 
 @pytest.fixture
 def fallback(admin) -> FallbackAddress:
-    with scopes_disabled():
-        return FallbackAddress.objects.select_related("account").get(
-            account=admin.account, channel__inbox__is_default=True
-        )
+    return FallbackAddress.objects.select_related("account").get(
+        account=admin.account, channel__inbox__is_default=True
+    )
 
 
 def save_signature(fallback: FallbackAddress, html: str, by) -> list[str]:

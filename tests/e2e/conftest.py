@@ -86,12 +86,6 @@ class BrowserProblems:
         return "\n".join(lines)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The demo hashes six passwords and every login hashes one; PBKDF2 would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="package")
 def browser():
     """One Chromium for all browser tests (they run together on one xdist worker)."""

@@ -28,10 +28,9 @@ def tab_url(name: str) -> str:
 @pytest.fixture
 def onboarding(demo) -> Pipeline:
     account = acme()
-    with scopes_disabled():
-        pipeline = Pipeline.objects.create(account=account, name="Onboarding")
-        for position, name in enumerate(["Kick-off", "Setup", "Live"]):
-            Stage.objects.create(account=account, pipeline=pipeline, name=name, position=position)
+    pipeline = Pipeline.objects.create(account=account, name="Onboarding")
+    for position, name in enumerate(["Kick-off", "Setup", "Live"]):
+        Stage.objects.create(account=account, pipeline=pipeline, name=name, position=position)
     return pipeline
 
 

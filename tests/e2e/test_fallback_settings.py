@@ -1,7 +1,6 @@
 """Fallback address Configuration tab in Chromium: settings kept, live preview, Copy, hostile signature."""
 
 import pytest
-from django_scopes import scopes_disabled
 from playwright.sync_api import expect
 
 from inboxes.models import Inbox
@@ -25,8 +24,7 @@ HOSTILE_SIGNATURE = (
 
 @pytest.fixture
 def url(demo) -> str:
-    with scopes_disabled():
-        inbox = Inbox.objects.get(account__subdomain="acme", is_default=True)
+    inbox = Inbox.objects.get(account__subdomain="acme", is_default=True)
     return f"/a/acme/settings/inboxes/{inbox.pk}/fallback/"
 
 

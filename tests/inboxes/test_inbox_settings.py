@@ -26,8 +26,7 @@ def inbox(admin):
 
 @pytest.fixture
 def channel(inbox):
-    with scopes_disabled():
-        return Channel.objects.select_related("fallback_address").get(inbox=inbox)
+    return Channel.objects.select_related("fallback_address").get(inbox=inbox)
 
 
 @pytest.fixture

@@ -213,22 +213,20 @@ def expected_status(action: Action, permission: str, seat: str) -> int | None:
 
 
 @pytest.fixture
-def world(db, settings) -> World:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def world(db) -> World:
     owner = make_account("matrix", company_name="Matrix", full_name="Olga Owner", email="olga@matrix.example")
     account = owner.account
-    with scopes_disabled():
-        inbox = Inbox.objects.get(account=account, is_default=True)
-        channel = Channel.objects.get(inbox=inbox, kind=Channel.Kind.FALLBACK_EMAIL)
-        fallback_address = FallbackAddress.objects.get(channel=channel)
-        # A custom from address waiting for its link, so "verify" has something to verify.
-        fallback_address.custom_from_address = "help@matrix.example"
-        fallback_address.custom_from_nonce = "a" * 32
-        fallback_address.save(update_fields=["custom_from_address", "custom_from_nonce"])
-        inbox.access = Inbox.Access.SPECIFIC
-        inbox.save(update_fields=["access"])
-        TeamFactory(account=account, name="Support").members.add(owner)
-        pipeline = Pipeline.objects.get(account=account)
+    inbox = Inbox.objects.get(account=account, is_default=True)
+    channel = Channel.objects.get(inbox=inbox, kind=Channel.Kind.FALLBACK_EMAIL)
+    fallback_address = FallbackAddress.objects.get(channel=channel)
+    # A custom from address waiting for its link, so "verify" has something to verify.
+    fallback_address.custom_from_address = "help@matrix.example"
+    fallback_address.custom_from_nonce = "a" * 32
+    fallback_address.save(update_fields=["custom_from_address", "custom_from_nonce"])
+    inbox.access = Inbox.Access.SPECIFIC
+    inbox.save(update_fields=["access"])
+    TeamFactory(account=account, name="Support").members.add(owner)
+    pipeline = Pipeline.objects.get(account=account)
     return World(account, owner, inbox, channel, fallback_address, pipeline)
 
 

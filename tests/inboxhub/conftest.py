@@ -37,9 +37,3 @@ def account_admin(admin) -> Membership:
         username="lee",
         permission=Membership.Permission.ACCOUNT_ADMIN,
     )
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Real hashing costs a third of a second per user; these tests are about behaviour.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -13,11 +13,6 @@ from tests.factories import MembershipFactory, TeamFactory
 from tests.routing.helpers import controls, is_checked, is_disabled
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def inbox(admin):
     with scope(account=admin.account):

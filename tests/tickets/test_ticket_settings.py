@@ -11,11 +11,6 @@ from tests.routing.helpers import controls, is_checked, selected
 from tickets.models import Pipeline, Stage, TicketDefaults
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def inbox(admin):
     with scope(account=admin.account):
@@ -24,17 +19,15 @@ def inbox(admin):
 
 @pytest.fixture
 def support(admin) -> Pipeline:
-    with scopes_disabled():
-        return Pipeline.objects.get(account=admin.account, is_default=True)
+    return Pipeline.objects.get(account=admin.account, is_default=True)
 
 
 @pytest.fixture
 def onboarding(admin) -> Pipeline:
-    with scopes_disabled():
-        pipeline = Pipeline.objects.create(account=admin.account, name="Onboarding")
-        for position, name in enumerate(["Kick-off", "Setup", "Live"]):
-            Stage.objects.create(account=admin.account, pipeline=pipeline, name=name, position=position)
-        return pipeline
+    pipeline = Pipeline.objects.create(account=admin.account, name="Onboarding")
+    for position, name in enumerate(["Kick-off", "Setup", "Live"]):
+        Stage.objects.create(account=admin.account, pipeline=pipeline, name=name, position=position)
+    return pipeline
 
 
 def stage(pipeline: Pipeline, name: str) -> Stage:
