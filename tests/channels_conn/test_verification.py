@@ -1,15 +1,11 @@
 """C4: *Verify address* mails a signed one-time link through the outbound SMTP server; opening it verifies."""
 
 import re
-import socket
-import threading
 from datetime import timedelta
-from email import message_from_bytes, policy
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
@@ -18,7 +14,9 @@ from channels_conn.verification import make_token
 from inboxes.models import Inbox
 from inboxhub.celery import app as celery_app
 from inboxhub.models import AuditEntry
+from tests.channels_conn.conftest import free_port
 from tests.dnsserver import dns_server  # noqa: F401
+from tests.smarthost import smarthost
 
 EXPIRED = (
     "This verification link has expired: links work for 24 hours. Send a new one from the settings page."
@@ -28,48 +26,17 @@ USED = "This link was already used: help@acme.example is verified."
 REPLACED = "This verification link was already used or replaced by a newer one."
 
 
-class Outbox:
-    """An aiosmtpd handler keeping every message the real SMTP server received, or refusing with `refusal`.
-
-    `delivering()` wraps a request: the mail it queued is delivered when it ends, as a worker would.
-    """
-
-    def __init__(self, delivering) -> None:
-        self.messages: list = []
-        self.received = threading.Event()
-        self.refusal = ""
-        self.delivering = delivering
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        if self.refusal:
-            return self.refusal
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
-        self.received.set()
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def outbox(settings, monkeypatch, django_capture_on_commit_callbacks):
-    """A real SMTP server on loopback, configured as the outbound smarthost."""
+    """A real SMTP server on loopback, configured as the outbound smarthost.
+
+    `outbox.delivering()` wraps a request: the mail it queued is delivered when it ends, as a worker would.
+    """
     # Queued mail is delivered in the test's process, as without REDIS_URL.
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-    handler = Outbox(lambda: django_capture_on_commit_callbacks(execute=True))
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 5
-    yield handler
-    controller.stop()
+    with smarthost(settings) as handler:
+        handler.delivering = lambda: django_capture_on_commit_callbacks(execute=True)
+        yield handler
 
 
 @pytest.fixture
@@ -307,7 +274,7 @@ def test_a_delivered_verification_mail_shows_as_sent_on_the_page(signed_in, inbo
 
 
 def test_a_verification_mail_the_server_refuses_shows_why_on_the_page(signed_in, inbox, outbox, acme):
-    outbox.refusal = "550 5.7.1 Relaying denied"
+    outbox.data_answers = ["550 5.7.1 Relaying denied"]
 
     with outbox.delivering():
         r = signed_in.post(page_url(inbox), settings_with("help@acme.example", action="verify"), follow=True)

@@ -2,13 +2,9 @@
 
 import re
 import smtplib
-import socket
-import threading
 from datetime import timedelta
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
@@ -16,48 +12,12 @@ from inboxhub.celery import app as celery_app
 from inboxhub.models import OutboundEmail
 from inboxhub.outbound import DELIVER_TASK, SWEEP_TASK, describe_error
 from inboxhub.tasks import deliver_outbound_email, sweep_outbound_task
+from tests.channels_conn.conftest import free_port
+from tests.smarthost import smarthost, use_smarthost
 
 MEMBERS = "/a/alpha/settings/members/"
 USER_UNKNOWN = "550 5.1.1 <dee@alpha.example>: Recipient address rejected: User unknown"
 GREYLISTED = "451 4.7.1 Greylisted, please try again later"
-
-
-class MailServer:
-    """An aiosmtpd handler: answers DATA with the scripted answers first, then keeps what it accepts."""
-
-    def __init__(self) -> None:
-        self.data_answers: list[str] = []
-        self.rcpt_answer = "250 OK"
-        self.attempts = 0
-        self.messages: list = []
-        self.received = threading.Event()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
-        if self.rcpt_answer.startswith("250"):
-            envelope.rcpt_tos.append(address)
-        return self.rcpt_answer
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.attempts += 1
-        if self.data_answers:
-            return self.data_answers.pop(0)
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
-        self.received.set()
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def use_smarthost(settings, port: int) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 5
 
 
 @pytest.fixture(autouse=True)
@@ -69,12 +29,8 @@ def eager(monkeypatch):
 @pytest.fixture
 def mail_server(settings):
     """A real SMTP server on loopback, configured as the outbound smarthost."""
-    handler = MailServer()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    use_smarthost(settings, controller.port)
-    yield handler
-    controller.stop()
+    with smarthost(settings) as handler:
+        yield handler
 
 
 @pytest.fixture
