@@ -577,7 +577,8 @@ def main() -> None:
     )
     parser.add_argument("--database", default="inboxhub_bench")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-db", type=int, default=13)
+    # 11–15 are the test suite's (DESIGN.md): a bench run beside `make test` must not flush them.
+    parser.add_argument("--redis-db", type=int, default=9)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument(
         "--workers-after-send",
