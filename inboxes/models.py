@@ -127,6 +127,12 @@ class Conversation(models.Model):
                 name="conversation_inbox_status",
             ),
             models.Index(fields=["account", "contact"], name="conversation_contact"),
+            # Open conversations per assignee in an inbox: the load automatic assignment balances (D7).
+            models.Index(
+                fields=["account", "inbox", "assignee"],
+                condition=models.Q(status="open", assignee__isnull=False),
+                name="conversation_open_assignee",
+            ),
         ]
 
     def __str__(self) -> str:

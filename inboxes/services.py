@@ -5,8 +5,8 @@ from django.db import IntegrityError, transaction
 
 from channels_conn.services import create_fallback_channel
 from inboxes.locking import lock_inbox
-from inboxes.models import Inbox, InboxAccess
-from inboxes.permissions import create_inbox_refusal
+from inboxes.models import Conversation, Inbox, InboxAccess
+from inboxes.permissions import create_inbox_refusal, require_inbox_action
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
@@ -123,3 +123,20 @@ def add_inbox(account: Account, *, name: str, access: str, members=(), teams=(),
         raise ValidationError({"name": "Another inbox already has this name."}) from None
     record_change(by, inbox, "inbox_created", name=name, **_apply_access(inbox, access, members, teams))
     return inbox
+
+
+@transaction.atomic
+def set_conversation_status(
+    conversation: Conversation, status: str, *, by: Membership | None = None
+) -> Conversation:
+    """Close or reopen a conversation (H4); `by` is None when the system does it."""
+    if status not in Conversation.Status.values:
+        raise ValidationError({"status": "Choose open or closed."})
+    if by is not None:
+        _same_account(by, conversation)
+        require_inbox_action(by, conversation.inbox)
+    if conversation.status != status:
+        previous, conversation.status = conversation.status, status
+        conversation.save(update_fields=["status"])
+        record_change(by, conversation, "conversation_status_set", status=status, previous=previous)
+    return conversation

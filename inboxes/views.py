@@ -12,7 +12,7 @@ from django_scopes import scope
 from channels_conn.spool import retry_inbound
 from inboxes import inline_images, selectors
 from inboxes.models import Attachment
-from inboxes.permissions import visible_inboxes
+from inboxes.permissions import can_act_in_inbox, visible_inboxes
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
@@ -43,14 +43,19 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
 @member_required
 def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
     conversation = get_object_or_404(
+        # The ticket by its relation's name (C11): this app sits below tickets and never imports it.
         request.account.conversations.filter(inbox__in=visible_inboxes(request.member)).select_related(
-            "contact", "inbox", "assignee__user"
+            "contact", "inbox", "assignee__user", "ticket__stage", "ticket__pipeline", "ticket__owner__user"
         ),
         pk=conversation_id,
     )
     # The member an unverified sender claims to be is named on the message (G8), in the same query.
     messages_list = selectors.thread_messages(conversation).select_related("claimed_member__user")
-    context = {"conversation": conversation, "messages_list": messages_list}
+    context = {
+        "conversation": conversation,
+        "messages_list": messages_list,
+        "can_act": can_act_in_inbox(request.member, conversation.inbox),
+    }
     return render(request, "inboxes/thread.html", context)
 
 

@@ -168,6 +168,8 @@ class Membership(models.Model):
     availability = models.CharField(
         max_length=20, choices=Availability.choices, default=Availability.AVAILABLE
     )
+    # When the member last set their availability; null until they first do (D9).
+    availability_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ScopedManager(account="account")
@@ -213,6 +215,27 @@ class Team(models.Model):
         return self.name
 
 
+class AvailabilityChange(models.Model):
+    """One change of a member's availability: to what, by whom, when (D9)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="availability_changes")
+    member = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="availability_changes")
+    availability = models.CharField(max_length=20, choices=Membership.Availability.choices)
+    changed_by = models.ForeignKey(Membership, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "member", "-created_at"], name="availability_member_recent")
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.availability} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class AuditEntry(models.Model):
     """One settings change: who changed what, to what value."""
 
@@ -239,6 +262,8 @@ class OutboundEmail(models.Model):
     class Kind(models.TextChoices):
         INVITE = "invite", "Invite"
         ADDRESS_VERIFICATION = "address_verification", "Address verification"
+        # D6: a new message from a contact whose owner is away.
+        OWNER_NOTIFICATION = "owner_notification", "New message for an away contact owner"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

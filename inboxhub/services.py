@@ -1,12 +1,13 @@
-"""State changes for accounts, members and teams (A1, A4)."""
+"""State changes for accounts, members and teams (A1, A4, D9)."""
 
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from inboxhub.audit import record_change
-from inboxhub.models import Account, Membership, Team, User
+from inboxhub.models import Account, AvailabilityChange, Membership, Team, User
 from inboxhub.permissions import require
 
 
@@ -156,3 +157,35 @@ def delete_team(team: Team, *, by: Membership) -> None:
     require(by, "manage_account")
     record_change(by, team, "team_deleted")
     team.delete()
+
+
+@transaction.atomic
+def set_availability(member: Membership, availability: str, *, by: Membership) -> Membership:
+    """Set a member's own availability, Available or Away, with its history (D9)."""
+    _same_account(by, member)
+    if availability not in Membership.Availability.values:
+        raise ValidationError({"availability": "Choose Available or Away."})
+    if by.pk != member.pk:
+        raise PermissionDenied("Members set only their own availability.")
+    # Locked so two quick toggles run one after the other and each sees the other's result.
+    current = (
+        Membership.objects.select_for_update()
+        .filter(pk=member.pk)
+        .values_list("availability", flat=True)
+        .get()
+    )
+    member.availability = current
+    if current == availability:
+        return member
+    member.availability = availability
+    member.availability_changed_at = timezone.now()
+    member.save(update_fields=["availability", "availability_changed_at"])
+    AvailabilityChange.objects.create(
+        account_id=member.account_id,
+        member=member,
+        availability=availability,
+        changed_by=by,
+        created_at=member.availability_changed_at,
+    )
+    record_change(by, member, "availability_changed", availability=availability)
+    return member

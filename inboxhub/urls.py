@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
 from inboxhub.forms import ResetPasswordForm
-from inboxhub.views import auth, members, settings_home, teams
+from inboxhub.views import auth, availability, members, settings_home, teams
 
 account_settings = [
     path("", settings_home.settings_home, name="settings_home"),
@@ -22,7 +22,9 @@ account_settings = [
 tenant = [
     path("inbox/", include("inboxes.urls")),
     path("contacts/", include("inboxes.contact_urls")),
+    path("tickets/", include("tickets.board_urls")),
     path("settings/", include(account_settings)),
+    path("availability/", availability.set_my_availability, name="availability"),
 ]
 
 urlpatterns = [

@@ -34,6 +34,7 @@ from inboxhub.lib.db import on_live_connection
 from inboxhub.lib.mail.authentication import AuthVerdict, Method, evaluate_sender
 from inboxhub.lib.mail.parsing import ParsedMessage, parse_message
 from routing.services import route_new_conversation
+from tickets.services import open_ticket_for_new_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -143,3 +144,4 @@ def _receive(
         return
     if received.started_conversation:
         route_new_conversation(received.message.conversation)
+        open_ticket_for_new_conversation(received.message.conversation)

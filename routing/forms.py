@@ -6,6 +6,7 @@ from routing.selectors import teams_with_paid_counts
 from routing.services import free_seat_refusal
 
 FREE_SEAT_NOTE = "Free seat: can't be assigned automatically"
+CAPACITY_RANGE = "Enter a number from 1 to 999, or leave it empty for no limit."
 
 
 class AssignmentRuleForm(forms.ModelForm):
@@ -19,10 +20,21 @@ class AssignmentRuleForm(forms.ModelForm):
     teams = forms.ModelMultipleChoiceField(
         label="Teams", queryset=Team.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    capacity = forms.IntegerField(
+        label="Most open conversations per member",
+        required=False,
+        min_value=1,
+        max_value=999,
+        error_messages={
+            "min_value": CAPACITY_RANGE,
+            "max_value": CAPACITY_RANGE,
+            "invalid": CAPACITY_RANGE,
+        },
+    )
 
     class Meta:
         model = AssignmentRule
-        fields = ["enabled", "assign_to", "members", "teams", "only_available"]
+        fields = ["enabled", "assign_to", "members", "teams", "only_available", "capacity"]
         labels = {
             "enabled": "Automatic assignment of conversations",
             "assign_to": "Assign to",

@@ -1,10 +1,15 @@
 """Reads for the Automation tab (D)."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Q, QuerySet
 
-from inboxes.models import Inbox
+from inboxes.models import Conversation, Inbox
 from inboxhub.models import Membership, Team
+from routing.engine import Decision, Load, Plan, decide, loads_of
 from routing.models import AssignmentRule
+
+DRY_RUN_CONVERSATIONS = 100
 
 
 def assignment_rule_for(inbox: Inbox) -> AssignmentRule:
@@ -19,3 +24,39 @@ def teams_with_paid_counts(account) -> QuerySet[Team]:
         member_count=Count("members", distinct=True),
         paid_count=Count("members", filter=~Q(members__seat=Membership.Seat.FREE), distinct=True),
     )
+
+
+@dataclass
+class Trial:
+    conversation: Conversation
+    decision: Decision
+
+
+def dry_run(inbox: Inbox, plan: Plan, *, last: int = DRY_RUN_CONVERSATIONS) -> list[Trial]:
+    """Who would have got the inbox's last conversations under `plan`, and why; nothing changes (D8).
+
+    Replays them oldest first from today's load of everyone involved, without
+    those conversations, counting each simulated assignment as the engine
+    would; availability and seats are as they are now.
+    """
+    recent = list(
+        Conversation.objects.filter(account_id=inbox.account_id, inbox=inbox)
+        .select_related("contact__owner__user")
+        .order_by("-created_at", "-pk")[:last]
+    )
+    recent.reverse()
+    owners = {c.contact.owner for c in recent if c.contact.owner is not None}
+    people = {member.pk: member for member in (*plan.members, *owners)}.values()
+    loads = loads_of(inbox, people)
+    for conversation in recent:
+        if conversation.status == Conversation.Status.OPEN and conversation.assignee_id in loads:
+            loads[conversation.assignee_id].open -= 1
+    trials = []
+    for conversation in recent:
+        decision = decide(plan, conversation.contact, loads)
+        if decision.chosen is not None:
+            load = loads.setdefault(decision.chosen.pk, Load())
+            load.open += 1
+            load.last_assigned_at = conversation.created_at
+        trials.append(Trial(conversation, decision))
+    return trials

@@ -1,24 +1,122 @@
-"""State changes for routing: automatic assignment of new conversations (D)."""
+"""State changes for routing: the rule of an inbox, and assigning conversations under it (D1–D8)."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation
 from inboxhub.audit import record_change
-from inboxhub.models import Membership
+from inboxhub.models import Membership, OutboundEmail
+from inboxhub.outbound import queue_email
 from inboxhub.permissions import require
-from routing.models import AssignmentRule
+from routing.engine import decide, loads_of, name_of, plan_of
+from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
 
+Trigger = AssignmentDecision.Trigger
 
-def route_new_conversation(conversation: Conversation) -> None:
-    """Route a conversation that mail just started (G3, D).
 
-    Called once for every new conversation, inside its ingest transaction. Does
-    nothing yet: the routing issue fills in automatic assignment (D2–D8) here,
-    and C11's tickets for incoming conversations hang off this same hook.
+def route_new_conversation(conversation: Conversation) -> AssignmentDecision | None:
+    """Assign a conversation that mail just started, under its inbox's rule (G3, D2–D8)."""
+    return route_conversation(conversation, trigger=Trigger.NEW)
+
+
+@transaction.atomic
+def route_conversation(conversation: Conversation, *, trigger: str) -> AssignmentDecision | None:
+    """Give a waiting conversation to whom the inbox's rule says, and record the decision and why (D2–D8).
+
+    The rule's row lock serialises the decisions of one inbox, so any number
+    of workers stays fair and never assigns one conversation twice (D7). A
+    conversation that is closed or has an assignee already (a person's
+    choice, or an earlier run of a retried task) is left alone: None. None
+    too when the inbox assigns nothing automatically.
     """
+    rule = (
+        AssignmentRule.objects.select_for_update()
+        .filter(account_id=conversation.account_id, inbox_id=conversation.inbox_id, enabled=True)
+        .first()
+    )
+    if rule is None:
+        return None
+    waiting = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("inbox", "contact__owner__user")
+        .filter(account_id=conversation.account_id, pk=conversation.pk)
+        .first()
+    )
+    if waiting is None or waiting.assignee_id is not None or waiting.status != Conversation.Status.OPEN:
+        return None
+    now = timezone.now()  # before anything is read: the decision knows the world as of this moment
+    plan = plan_of(rule)
+    owner = waiting.contact.owner
+    if rule.assign_to == AssignmentRule.AssignTo.SPECIFIC:
+        people = plan.members
+    else:
+        people = [owner] if owner is not None else []
+    decision = decide(plan, waiting.contact, loads_of(waiting.inbox, people))
+    if decision.chosen is not None:
+        Conversation.objects.filter(account_id=waiting.account_id, pk=waiting.pk).update(
+            assignee=decision.chosen
+        )
+        conversation.assignee = decision.chosen
+        _assigned_now(waiting, decision.chosen, now)
+    if decision.notify_owner is not None:
+        _tell_away_owner(waiting, decision.notify_owner)
+    return AssignmentDecision.objects.create(
+        account_id=waiting.account_id,
+        inbox_id=waiting.inbox_id,
+        conversation=waiting,
+        trigger=trigger,
+        rule=plan.snapshot(rule),
+        candidates=decision.candidates_json(),
+        excluded=decision.excluded_json(),
+        chosen=decision.chosen,
+        summary=decision.summary,
+        created_at=now,
+    )
+
+
+def _assigned_now(conversation: Conversation, member: Membership, now) -> None:
+    # Under the rule's lock: no other decision of this inbox writes these rows meanwhile.
+    updated = AssigneeState.objects.filter(
+        account_id=conversation.account_id, inbox_id=conversation.inbox_id, member=member
+    ).update(last_assigned_at=now)
+    if not updated:
+        AssigneeState.objects.create(
+            account_id=conversation.account_id,
+            inbox_id=conversation.inbox_id,
+            member=member,
+            last_assigned_at=now,
+        )
+
+
+def _tell_away_owner(conversation: Conversation, owner: Membership) -> None:
+    """D6: the contact's owner is away; a mail tells them a new message is waiting."""
+    contact = conversation.contact
+    queue_email(
+        conversation.account,
+        kind=OutboundEmail.Kind.OWNER_NOTIFICATION,
+        to=owner.user.email,
+        subject=f"New message from {contact}: {conversation.subject or '(no subject)'}",
+        body=(
+            f"Hello {name_of(owner)},\n\n"
+            f"{contact} ({contact.email}), whose owner you are, wrote to the inbox "
+            f"{conversation.inbox.name} while you are away:\n\n"
+            f"  {conversation.subject or '(no subject)'}\n\n"
+            "Open InboxHub to answer, or set yourself Available to get such conversations.\n"
+        ),
+    )
+
+
+def route_reopened_conversation(conversation: Conversation) -> AssignmentDecision | None:
+    """A reopened conversation whose assignee is gone, away or on a free seat is routed again (D5)."""
+    assignee = conversation.assignee
+    if assignee is not None and assignee.has_paid_seat and assignee.availability == "available":
+        return None
+    Conversation.objects.filter(account_id=conversation.account_id, pk=conversation.pk).update(assignee=None)
+    conversation.assignee = None
+    return route_conversation(conversation, trigger=Trigger.REOPENED)
 
 
 def _assert_same_account(by: Membership, *objects) -> None:
@@ -45,6 +143,7 @@ def update_assignment_rule(
     members,
     teams,
     only_available: bool,
+    capacity: int | None = None,
     by: Membership,
 ) -> AssignmentRule:
     """Set how the inbox's new conversations are assigned; only a paid-seat editor may (D1–D5).
@@ -69,6 +168,7 @@ def update_assignment_rule(
         enabled=enabled,
         assign_to=assign_to,
         only_available=only_available,
+        capacity=capacity,
     )
     rule.members.set(members)
     rule.teams.set(teams)
@@ -81,5 +181,6 @@ def update_assignment_rule(
         members=sorted(m.pk for m in members),
         teams=sorted(t.pk for t in teams),
         only_available=only_available,
+        capacity=capacity,
     )
     return rule

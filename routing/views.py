@@ -1,4 +1,4 @@
-"""The Automation tab of the fallback address editor (C10, D1–D5)."""
+"""The Automation tab of the fallback address editor (C10, D1–D8), with its dry run."""
 
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -6,10 +6,13 @@ from django.views.decorators.http import require_http_methods
 
 from channels_conn.settings_tabs import open_tab, save_tab
 from inboxhub.tenancy import MemberRequest, member_required
+from routing.engine import plan_for
 from routing.forms import FREE_SEAT_NOTE, AssignmentRuleForm
 from routing.permissions import routing_refusal
-from routing.selectors import assignment_rule_for
+from routing.selectors import assignment_rule_for, dry_run
 from routing.services import update_assignment_rule
+
+TRY = "try"
 
 
 @require_http_methods(["GET", "POST"])
@@ -21,7 +24,12 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     # D1: an editor without a paid seat sees the tab read-only, and the server refuses the change.
     data = request.POST if request.method == "POST" and not refusal else None
     form = AssignmentRuleForm(data, instance=rule, account=request.account, read_only=bool(refusal))
-    if (
+    trial = None
+    if data is not None and data.get("action") == TRY:
+        # Try these rules: replay recent conversations against the form as typed; nothing is saved.
+        if form.is_valid():
+            trial = dry_run(tab.inbox, plan_for(request.account.pk, **_plan_fields(form.cleaned_data)))
+    elif (
         data is not None
         and form.is_valid()
         and save_tab(
@@ -35,5 +43,9 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     ):
         return redirect("automation:edit", subdomain, tab.inbox.pk)
     status = 403 if request.method == "POST" and refusal else 400 if form.errors else 200
-    context = tab.context(form=form, refusal=refusal, free_seat_note=FREE_SEAT_NOTE)
+    context = tab.context(form=form, refusal=refusal, free_seat_note=FREE_SEAT_NOTE, trial=trial)
     return render(request, "routing/automation.html", context, status=status)
+
+
+def _plan_fields(cleaned: dict) -> dict:
+    return {name: cleaned[name] for name in ("assign_to", "only_available", "capacity", "members", "teams")}

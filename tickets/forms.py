@@ -3,6 +3,8 @@ from django import forms
 from inboxhub.models import Membership
 from tickets.models import Pipeline, Stage, TicketDefaults
 
+OWNER_FILTERS = [("", "Anyone"), ("me", "Me"), ("none", "No owner")]
+
 
 class TicketDefaultsForm(forms.ModelForm):
     # Declared, with empty querysets, because a tenant query needs an account scope; __init__ fills them.
@@ -49,3 +51,39 @@ class TicketDefaultsForm(forms.ModelForm):
             return self.fields["pipeline"].clean(self["pipeline"].value())
         except forms.ValidationError:
             return None
+
+
+class TicketFilterForm(forms.Form):
+    """The tickets page's filters (H4); another account's pipeline is not a choice (A2)."""
+
+    pipeline = forms.ModelChoiceField(
+        label="Pipeline", queryset=Pipeline.objects.none(), required=False, empty_label=None
+    )
+    owner = forms.ChoiceField(label="Owner", required=False)
+    priority = forms.ChoiceField(
+        label="Priority", required=False, choices=[("", "Any priority"), *TicketDefaults.Priority.choices]
+    )
+
+    def __init__(self, *args, account, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pipeline"].queryset = Pipeline.objects.filter(account=account)
+        self.members = {str(m.pk): m for m in members}
+        self.fields["owner"].choices = [
+            *OWNER_FILTERS,
+            *((pk, m.user.full_name or m.user.email) for pk, m in self.members.items()),
+        ]
+
+    def owner_filter(self) -> str | Membership:
+        """The owner filter: "anyone", "me", "none" or the member chosen."""
+        value = self.cleaned_data.get("owner") or ""
+        return self.members.get(value) or value or "anyone"
+
+
+class MoveTicketForm(forms.Form):
+    # Every stage of the account: another account's id fails here (A2); the service refuses
+    # a stage of another pipeline in the user's words.
+    stage = forms.ModelChoiceField(label="Stage", queryset=Stage.objects.none())
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stage"].queryset = Stage.objects.filter(account=account).select_related("pipeline")

@@ -83,3 +83,37 @@ class TicketDefaults(models.Model):
 
     def __str__(self) -> str:
         return f"Ticket defaults of {self.inbox}"
+
+
+class Ticket(models.Model):
+    """A support case linked to one conversation, at a stage of a pipeline (C11, H4)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tickets")
+    conversation = models.OneToOneField(
+        "inboxes.Conversation", on_delete=models.CASCADE, related_name="ticket"
+    )
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="tickets")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="tickets")
+    priority = models.CharField(
+        max_length=10, choices=TicketDefaults.Priority.choices, default=TicketDefaults.Priority.MEDIUM
+    )
+    owner = models.ForeignKey(
+        "inboxhub.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_tickets"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [
+            # The tickets page: one pipeline's tickets by stage, newest first, keyset paged.
+            models.Index(
+                fields=["account", "pipeline", "stage", "-created_at", "-id"], name="ticket_pipeline_stage"
+            ),
+            models.Index(fields=["account", "owner"], name="ticket_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Ticket #{self.pk}"

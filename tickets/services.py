@@ -1,13 +1,18 @@
-"""State changes for pipelines and stages."""
+"""State changes for pipelines, stages, ticket defaults and tickets."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from inboxes.locking import save_inbox_settings
+from inboxes.models import Conversation
+from inboxes.permissions import require_inbox_action
+from inboxes.services import set_conversation_status
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
-from tickets.models import Pipeline, Stage, TicketDefaults
+from tickets.models import Pipeline, Stage, Ticket, TicketDefaults
+from tickets.selectors import ticket_defaults_for
 
 DEFAULT_STAGES = [("New", False), ("Waiting on contact", False), ("Waiting on us", False), ("Closed", True)]
 
@@ -83,3 +88,148 @@ def update_ticket_defaults(
         owner=owner.pk if owner else None,
     )
     return defaults
+
+
+# --- tickets (C11, H4) ---
+
+
+def _owner_by_defaults(defaults: TicketDefaults, conversation: Conversation) -> Membership | None:
+    """The new ticket's owner: the conversation's, the chosen member, or nobody (C11)."""
+    if defaults.owner_mode == TicketDefaults.OwnerMode.CONVERSATION_OWNER:
+        return conversation.assignee
+    if defaults.owner_mode == TicketDefaults.OwnerMode.MEMBER:
+        return defaults.owner
+    return None
+
+
+def _open_ticket(conversation: Conversation, pipeline: Pipeline, stage: Stage, defaults: TicketDefaults):
+    """The conversation's ticket, created when it has none; (ticket, created)."""
+    # get_or_create on the one-to-one key: a retried task or a second click finds the first ticket.
+    now = timezone.now()
+    return Ticket.objects.get_or_create(
+        account_id=conversation.account_id,
+        conversation=conversation,
+        defaults={
+            "pipeline": pipeline,
+            "stage": stage,
+            "priority": defaults.priority,
+            "owner": _owner_by_defaults(defaults, conversation),
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": now if stage.is_closed else None,
+        },
+    )
+
+
+def _ticket_details(ticket: Ticket) -> dict:
+    return {
+        "conversation": ticket.conversation_id,
+        "pipeline": ticket.pipeline_id,
+        "stage": ticket.stage_id,
+        "priority": ticket.priority,
+        "owner": ticket.owner_id,
+    }
+
+
+@transaction.atomic
+def open_ticket_for_new_conversation(conversation: Conversation) -> Ticket | None:
+    """Make a conversation that mail just started a ticket, when its inbox says so (C11, G3).
+
+    Called by the ingest pipeline right after routing, so the conversation's
+    owner is known. Safe to call twice: the conversation keeps one ticket.
+    """
+    defaults = (
+        TicketDefaults.objects.filter(
+            account_id=conversation.account_id, inbox_id=conversation.inbox_id, create_tickets=True
+        )
+        .select_related("pipeline", "stage", "owner")
+        .first()
+    )
+    # A pipeline or stage deleted since the tab was saved leaves nothing to open the ticket in.
+    if defaults is None or defaults.pipeline is None or defaults.stage is None:
+        return None
+    ticket, created = _open_ticket(conversation, defaults.pipeline, defaults.stage, defaults)
+    if created:
+        record_change(None, ticket, "ticket_opened", **_ticket_details(ticket))
+    return ticket
+
+
+@transaction.atomic
+def create_ticket(conversation: Conversation, *, by: Membership) -> Ticket:
+    """Make a conversation a ticket by hand, with its inbox's ticket defaults (H4, C11).
+
+    A conversation that already has a ticket keeps it: a second click changes nothing.
+    """
+    assert conversation.account_id == by.account_id, "member and conversation in different accounts"
+    require_inbox_action(by, conversation.inbox)
+    defaults = ticket_defaults_for(conversation.inbox)
+    pipeline, stage = defaults.pipeline, defaults.stage
+    if pipeline is None or stage is None:
+        pipeline = Pipeline.objects.filter(account_id=conversation.account_id).first()
+        stage = pipeline.stages.order_by("position").first() if pipeline else None
+    if pipeline is None or stage is None:
+        raise ValidationError({"pipeline": "Create a pipeline with at least one stage first."})
+    ticket, created = _open_ticket(conversation, pipeline, stage, defaults)
+    if created:
+        record_change(by, ticket, "ticket_created", **_ticket_details(ticket))
+    return ticket
+
+
+def _assert_same_account(by: Membership, *objects) -> None:
+    for obj in objects:
+        assert obj.account_id == by.account_id, "member and object in different accounts"
+
+
+@transaction.atomic
+def move_ticket(ticket: Ticket, stage: Stage, *, by: Membership) -> Ticket:
+    """Move a ticket to another stage of its pipeline; a closed stage closes its conversation (H4, C11)."""
+    _assert_same_account(by, ticket, stage)
+    conversation = ticket.conversation
+    require_inbox_action(by, conversation.inbox)
+    if stage.pipeline_id != ticket.pipeline_id:
+        pipeline = ticket.pipeline
+        message = (
+            f"“{stage.name}” is not a stage of the pipeline “{pipeline.name}”. Choose one of its stages."
+        )
+        raise ValidationError({"stage": message})
+    if stage.pk == ticket.stage_id:
+        return ticket
+    previous = ticket.stage
+    now = timezone.now()
+    ticket.stage, ticket.updated_at = stage, now
+    if stage.is_closed and not previous.is_closed:
+        ticket.closed_at = now
+        set_conversation_status(conversation, Conversation.Status.CLOSED, by=by)
+    elif previous.is_closed and not stage.is_closed:
+        ticket.closed_at = None
+        set_conversation_status(conversation, Conversation.Status.OPEN, by=by)
+    ticket.save(update_fields=["stage", "updated_at", "closed_at"])
+    record_change(by, ticket, "ticket_moved", stage=stage.pk, previous=previous.pk)
+    return ticket
+
+
+@transaction.atomic
+def set_ticket_priority(ticket: Ticket, priority: str, *, by: Membership) -> Ticket:
+    """Set a ticket's priority (H4)."""
+    _assert_same_account(by, ticket)
+    require_inbox_action(by, ticket.conversation.inbox)
+    if priority not in TicketDefaults.Priority.values:
+        raise ValidationError({"priority": "Choose a priority."})
+    if priority != ticket.priority:
+        previous, ticket.priority, ticket.updated_at = ticket.priority, priority, timezone.now()
+        ticket.save(update_fields=["priority", "updated_at"])
+        record_change(by, ticket, "ticket_priority_set", priority=priority, previous=previous)
+    return ticket
+
+
+@transaction.atomic
+def set_ticket_owner(ticket: Ticket, owner: Membership | None, *, by: Membership) -> Ticket:
+    """Give a ticket to a member of the account, or to nobody (H4)."""
+    _assert_same_account(by, ticket, *([owner] if owner is not None else []))
+    require_inbox_action(by, ticket.conversation.inbox)
+    owner_id = owner.pk if owner is not None else None
+    if owner_id != ticket.owner_id:
+        previous, ticket.owner, ticket.updated_at = ticket.owner_id, owner, timezone.now()
+        ticket.save(update_fields=["owner", "updated_at"])
+        record_change(by, ticket, "ticket_owner_set", owner=owner_id, previous=previous)
+    return ticket

@@ -382,13 +382,13 @@ def test_the_thread_needs_the_same_queries_with_claimed_members(
     client.force_login(agent.user)
     client.get(thread_url(first))
     # session, user, account, membership, the conversation, its messages with claimed members,
-    # their attachments, the switcher's accounts
-    with django_assert_num_queries(8):
+    # their attachments, its assignment decisions, the switcher's accounts
+    with django_assert_num_queries(9):
         client.get(thread_url(first))
     for n in range(3):
         reply = forward(to, message_id=f"reply{n}", headers="In-Reply-To: <fwd1@alpha.example>\r\n")
         ingest_inbound(spooled(reply, to))
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         text = client.get(thread_url(first)).text
     assert text.count("claims to be Alice Admin") == 4
 

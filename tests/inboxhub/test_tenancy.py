@@ -19,6 +19,7 @@ from inboxhub.models import Membership
 from ingest.pipeline import process_inbound_message
 from tests.factories import TeamFactory
 from tests.inboxhub.conftest import PROJECT_APPS
+from tickets.services import create_ticket
 
 KWARG = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
@@ -137,6 +138,8 @@ def account_a(admin, agent, settings, tmp_path):
     raw = mail_with_an_attachment(address)
     received = InboundMessage.objects.create(raw=raw, size=len(raw), rcpt_tos=[address])
     assert process_inbound_message(received.pk) == InboundMessage.State.PROCESSED
+    with scope(account=account):
+        create_ticket(account.conversations.get(), by=admin)
     return account
 
 

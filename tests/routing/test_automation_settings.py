@@ -213,7 +213,8 @@ def test_a_free_seat_admin_sees_the_whole_tab_read_only_with_the_reason(client, 
     assert "You can view these settings, but not change them" in html
     assert "Only a member with a paid seat can turn on or change automatic assignment." in html
     enabled = [c["id"] for c in controls(html).values() if "disabled" not in c and c["tag"] != "select"]
-    assert enabled == ["assignee-search"]  # searching the list changes nothing
+    # Searching the list changes nothing; the header's switch is the member's own availability (D9).
+    assert enabled == ["availability-available", "availability-away", "assignee-search"]
     assert is_disabled(html, "id_enabled") and is_disabled(html, f"member-{paid.pk}")
     assert is_disabled(html, "id_only_available") and is_disabled(html, "id_assign_to_0")
 
@@ -275,6 +276,7 @@ def test_the_service_writes_an_audit_row(admin, inbox, paid, team):
         "members": [paid.pk],
         "teams": [team.pk],
         "only_available": False,
+        "capacity": None,
     }
 
 

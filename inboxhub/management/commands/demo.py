@@ -10,6 +10,12 @@ from inboxes.services import create_inbox
 from inboxhub.models import Account, Membership, Team, User
 from inboxhub.provisioning import provision_account
 from inboxhub.services import add_member
+from routing.models import AssignmentRule
+from routing.selectors import assignment_rule_for
+from routing.services import update_assignment_rule
+from tickets.models import Pipeline, TicketDefaults
+from tickets.selectors import ticket_defaults_for
+from tickets.services import update_ticket_defaults
 
 PASSWORD = "inboxhub-demo"  # noqa: S105 - published demo credentials, documented in the README
 
@@ -89,6 +95,34 @@ def seed_account(spec: dict) -> None:
         for inbox_name in spec["inboxes"]:
             if not account.inboxes.filter(name=inbox_name).exists():
                 create_inbox(account, name=inbox_name)
+        if spec["subdomain"] == "acme":
+            # Acme's default inbox assigns new conversations among team Support's available paid seats
+            # (ada and ben; fay's free seat is never a candidate), so a first mail arrives assigned (D).
+            rule = assignment_rule_for(account.inboxes.get(is_default=True))
+            if rule.pk is None:
+                update_assignment_rule(
+                    rule,
+                    enabled=True,
+                    assign_to=AssignmentRule.AssignTo.SPECIFIC,
+                    members=[],
+                    teams=[Team.objects.get(account=account, name="Support")],
+                    only_available=True,
+                    by=owner,
+                )
+            # Acme's default inbox makes incoming conversations tickets, owned by their owner (C11).
+            defaults = ticket_defaults_for(account.inboxes.get(is_default=True))
+            if not defaults.create_tickets:
+                pipeline = Pipeline.objects.get(account=account, is_default=True)
+                update_ticket_defaults(
+                    defaults,
+                    create_tickets=True,
+                    pipeline=pipeline,
+                    stage=pipeline.stages.order_by("position").first(),
+                    priority=TicketDefaults.Priority.MEDIUM,
+                    owner_mode=TicketDefaults.OwnerMode.CONVERSATION_OWNER,
+                    owner=None,
+                    by=owner,
+                )
 
 
 def describe(subdomain: str) -> dict:

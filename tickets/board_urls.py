@@ -1,0 +1,11 @@
+from django.urls import path
+
+from tickets import board_views
+
+app_name = "tickets"
+
+urlpatterns = [
+    path("", board_views.board, name="board"),
+    path("<int:ticket_id>/stage/", board_views.move, name="move"),
+    path("new/<int:conversation_id>/", board_views.create, name="create"),
+]
