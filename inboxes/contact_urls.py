@@ -7,4 +7,5 @@ app_name = "contacts"
 urlpatterns = [
     path("", views.contact_list, name="list"),
     path("<int:contact_id>/", views.contact_detail, name="detail"),
+    path("<int:contact_id>/owner/", views.contact_owner, name="owner"),
 ]

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from channels_conn.services import create_fallback_channel
 from inboxes.locking import lock_inbox
-from inboxes.models import Conversation, Inbox, InboxAccess
+from inboxes.models import Contact, Conversation, Inbox, InboxAccess
 from inboxes.permissions import create_inbox_refusal, require_inbox_action
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
@@ -140,3 +140,29 @@ def set_conversation_status(
         conversation.save(update_fields=["status"])
         record_change(by, conversation, "conversation_status_set", status=status, previous=previous)
     return conversation
+
+
+# --- contacts: the owner that Contact owner mode assigns to (D6, H6) ---
+
+
+@transaction.atomic
+def set_contact_owner(contact: Contact, owner: Membership | None, *, by: Membership) -> Contact:
+    """Set or clear the contact's owner, whom Contact owner mode gives its new conversations (D6, H6).
+
+    Any member may own a contact, free seats included: D4 keeps free seats out of automatic
+    assignment at routing time, not here.
+    """
+    _same_account(by, contact)
+    if owner is not None:
+        assert owner.account_id == contact.account_id, "contact and owner in different accounts"
+    require(by, "manage_inboxes")
+    # The row lock makes `previous` the owner this change replaced, even when two admins save at once.
+    previous = (
+        Contact.objects.select_for_update().filter(pk=contact.pk).values_list("owner_id", flat=True).get()
+    )
+    owner_id = owner.pk if owner is not None else None
+    contact.owner = owner
+    if owner_id != previous:
+        contact.save(update_fields=["owner"])
+        record_change(by, contact, "contact_owner_set", owner=owner_id, previous=previous)
+    return contact

@@ -7,13 +7,16 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_scopes import scope
 
 from channels_conn.spool import retry_inbound
 from inboxes import inline_images, selectors
-from inboxes.models import Attachment
+from inboxes.contact_forms import ContactOwnerForm
+from inboxes.models import Attachment, Contact
 from inboxes.permissions import can_act_in_inbox, visible_inboxes
-from inboxhub.permissions import require
+from inboxes.services import set_contact_owner
+from inboxhub.permissions import can, require
 from inboxhub.tenancy import MemberRequest, member_required
 
 # The policy of a message's own HTML document: inert even when opened directly (H2, DESIGN "HTML").
@@ -149,10 +152,49 @@ def contact_list(request: MemberRequest, subdomain: str) -> HttpResponse:
     return render(request, "inboxes/contacts.html", {"page": page})
 
 
+def _contact(request: MemberRequest, contact_id: int) -> Contact:
+    return get_object_or_404(request.account.contacts.select_related("owner__user"), pk=contact_id)
+
+
+def _owner_form(request: MemberRequest, contact: Contact, data=None) -> ContactOwnerForm | None:
+    """The owner picker, for admins only: agents see the owner but cannot change it (D6)."""
+    if not can(request.member, "manage_inboxes"):
+        return None
+    return ContactOwnerForm(data, initial={"owner": contact.owner_id}, account=request.account)
+
+
 @require_GET
 @member_required
 def contact_detail(request: MemberRequest, subdomain: str, contact_id: int) -> HttpResponse:
-    contact = get_object_or_404(request.account.contacts.select_related("owner__user"), pk=contact_id)
+    contact = _contact(request, contact_id)
+    return _render_contact(request, contact, _owner_form(request, contact))
+
+
+def _render_contact(request: MemberRequest, contact: Contact, owner_form, status: int = 200) -> HttpResponse:
     timeline = selectors.contact_timeline(contact, inboxes=visible_inboxes(request.member))
-    context = {"contact": contact, "timeline": timeline}
-    return render(request, "inboxes/contact.html", context)
+    context = {"contact": contact, "timeline": timeline, "owner_form": owner_form}
+    return render(request, "inboxes/contact.html", context, status=status)
+
+
+@require_POST
+@member_required
+@vary_on_headers("HX-Request")
+def contact_owner(request: MemberRequest, subdomain: str, contact_id: int) -> HttpResponse:
+    contact = _contact(request, contact_id)
+    require(request.member, "manage_inboxes")
+    form = _owner_form(request, contact, request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            # htmx swaps only 2xx answers: the owner block comes back with the form's error.
+            return render(
+                request, "inboxes/contact.html#contact-owner", {"contact": contact, "owner_form": form}
+            )
+        return _render_contact(request, contact, form, status=400)
+    owner = form.cleaned_data["owner"]
+    set_contact_owner(contact, owner, by=request.member)
+    saved = f"{contact} is now owned by {owner.user}." if owner else f"{contact} has no owner now."
+    if request.htmx:
+        context = {"contact": contact, "owner_form": _owner_form(request, contact), "owner_saved": saved}
+        return render(request, "inboxes/contact.html#contact-owner", context)
+    messages.success(request, saved)
+    return redirect("contacts:detail", subdomain, contact.pk)

@@ -15,6 +15,7 @@ from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
 
 Trigger = AssignmentDecision.Trigger
+AVAILABLE = Membership.Availability.AVAILABLE
 
 
 def route_new_conversation(conversation: Conversation) -> AssignmentDecision | None:
@@ -109,10 +110,27 @@ def _tell_away_owner(conversation: Conversation, owner: Membership) -> None:
     )
 
 
+@transaction.atomic
 def route_reopened_conversation(conversation: Conversation) -> AssignmentDecision | None:
-    """A reopened conversation whose assignee is gone, away or on a free seat is routed again (D5)."""
-    assignee = conversation.assignee
-    if assignee is not None and assignee.has_paid_seat and assignee.availability == "available":
+    """A reopened conversation whose assignee is gone, away or on a free seat is routed again (D5).
+
+    Only where the inbox assigns automatically: elsewhere the assignee stays.
+    """
+    current = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("assignee")
+        .filter(account_id=conversation.account_id, pk=conversation.pk)
+        .first()
+    )
+    assignee = current.assignee if current is not None else None
+    if current is None or (
+        assignee is not None and assignee.has_paid_seat and assignee.availability == AVAILABLE
+    ):
+        return None
+    routing_on = AssignmentRule.objects.filter(
+        account_id=conversation.account_id, inbox_id=conversation.inbox_id, enabled=True
+    ).exists()
+    if not routing_on:
         return None
     Conversation.objects.filter(account_id=conversation.account_id, pk=conversation.pk).update(assignee=None)
     conversation.assignee = None

@@ -11,6 +11,8 @@ from inboxes.services import set_conversation_status
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
+from routing.backlog import assign_backlog
+from routing.services import route_reopened_conversation
 from tickets.models import Pipeline, Stage, Ticket, TicketDefaults
 from tickets.selectors import ticket_defaults_for
 
@@ -200,9 +202,15 @@ def move_ticket(ticket: Ticket, stage: Stage, *, by: Membership) -> Ticket:
     if stage.is_closed and not previous.is_closed:
         ticket.closed_at = now
         set_conversation_status(conversation, Conversation.Status.CLOSED, by=by)
+        # Its assignee has one open conversation fewer: under a limit per member, a waiting one may go out.
+        transaction.on_commit(
+            lambda: assign_backlog(conversation.account_id, conversation.inbox_id), robust=True
+        )
     elif previous.is_closed and not stage.is_closed:
         ticket.closed_at = None
         set_conversation_status(conversation, Conversation.Status.OPEN, by=by)
+        # D5: an assignee since away, removed or on a free seat gives way to the rule.
+        route_reopened_conversation(conversation)
     ticket.save(update_fields=["stage", "updated_at", "closed_at"])
     record_change(by, ticket, "ticket_moved", stage=stage.pk, previous=previous.pk)
     return ticket

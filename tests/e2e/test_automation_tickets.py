@@ -52,6 +52,13 @@ def test_admin_turns_on_automatic_assignment_for_a_member_and_a_team_and_it_is_k
     page.goto(tab_url("automation"))
     expect(page.get_by_role("link", name="Automation")).to_have_attribute("aria-current", "page")
     switch = page.get_by_role("switch", name="Automatic assignment of conversations")
+    # The demo assigns acme's default inbox among team Support: switch it off first, and see it kept.
+    expect(switch).to_be_checked()
+    switch.uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Automatic assignment for Inbox was saved.")
+    page.reload()
+    switch = page.get_by_role("switch", name="Automatic assignment of conversations")
     expect(switch).not_to_be_checked()
     expect(page.get_by_label("Assign only to available users")).to_be_checked()
     check_page(page, "automation-off")
