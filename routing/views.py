@@ -1,6 +1,6 @@
 """The Automation tab of the fallback address editor (C10, D1–D8), with its dry run."""
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -25,6 +25,9 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     data = request.POST if request.method == "POST" and not refusal else None
     form = AssignmentRuleForm(data, instance=rule, account=request.account, read_only=bool(refusal))
     trial = None
+    if data is not None and not form.is_valid() and _names_a_stranger(form):
+        # A2: a member or team id that is not this account's answers as a missing page, as in a URL.
+        raise Http404("No such member or team")
     if data is not None and data.get("action") == TRY:
         # Try these rules: replay recent conversations against the form as typed; nothing is saved.
         if form.is_valid():
@@ -45,6 +48,10 @@ def edit(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
     status = 403 if request.method == "POST" and refusal else 400 if form.errors else 200
     context = tab.context(form=form, refusal=refusal, free_seat_note=FREE_SEAT_NOTE, trial=trial)
     return render(request, "routing/automation.html", context, status=status)
+
+
+def _names_a_stranger(form: AssignmentRuleForm) -> bool:
+    return any(form.has_error(name, code="invalid_choice") for name in ("members", "teams"))
 
 
 def _plan_fields(cleaned: dict) -> dict:

@@ -173,23 +173,23 @@ def test_a_free_members_id_in_the_post_is_refused_and_nothing_is_saved(client, a
     assert saved_rule(inbox) is None
 
 
-def test_another_accounts_member_id_is_refused_and_nothing_is_saved(client, admin, inbox, outsider):
+def test_another_accounts_member_id_answers_404_and_nothing_is_saved(client, admin, inbox, outsider):
     client.force_login(admin.user)
 
     response = post(client, inbox, enabled="on", members=[outsider.pk])
+    missing = post(client, inbox, enabled="on", members=[10**9])
 
-    assert response.status_code == 400
-    assert "Select a valid choice" in response.text
+    assert response.status_code == missing.status_code == 404  # the same answer as for no such member
     assert saved_rule(inbox) is None
 
 
-def test_another_accounts_team_id_is_refused_and_nothing_is_saved(client, admin, inbox, paid, outsider):
+def test_another_accounts_team_id_answers_404_and_nothing_is_saved(client, admin, inbox, paid, outsider):
     other_team = TeamFactory(account=outsider.account, name="Theirs")
     client.force_login(admin.user)
 
     response = post(client, inbox, enabled="on", members=[paid.pk], teams=[other_team.pk])
 
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert saved_rule(inbox) is None
 
 
