@@ -101,7 +101,7 @@ def loads_of(inbox: Inbox, members) -> dict[int, Load]:
         )
         .order_by()
         .values_list("assignee")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # count(*): answered from the partial index alone
     )
     for pk, n in counts:
         loads[pk].open = n

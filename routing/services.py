@@ -23,23 +23,18 @@ def route_new_conversation(conversation: Conversation) -> AssignmentDecision | N
     return route_conversation(conversation, trigger=Trigger.NEW)
 
 
-@transaction.atomic
+# No savepoint: it always runs as part of a bigger change (a message's ingest, a backlog step).
+@transaction.atomic(savepoint=False)
 def route_conversation(conversation: Conversation, *, trigger: str) -> AssignmentDecision | None:
     """Give a waiting conversation to whom the inbox's rule says, and record the decision and why (D2–D8).
 
     The rule's row lock serialises the decisions of one inbox, so any number
-    of workers stays fair and never assigns one conversation twice (D7). A
-    conversation that is closed or has an assignee already (a person's
-    choice, or an earlier run of a retried task) is left alone: None. None
-    too when the inbox assigns nothing automatically.
+    of workers stays fair and never assigns one conversation twice (D7); it is
+    taken as late as it can be, once the people are read, and held to the
+    end of the caller's transaction. A conversation that is closed or has an
+    assignee already (a person's choice, or an earlier run of a retried task)
+    is left alone: None. None too when the inbox assigns nothing automatically.
     """
-    rule = (
-        AssignmentRule.objects.select_for_update()
-        .filter(account_id=conversation.account_id, inbox_id=conversation.inbox_id, enabled=True)
-        .first()
-    )
-    if rule is None:
-        return None
     waiting = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("inbox", "contact__owner__user")
@@ -48,8 +43,16 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
     )
     if waiting is None or waiting.assignee_id is not None or waiting.status != Conversation.Status.OPEN:
         return None
-    now = timezone.now()  # before anything is read: the decision knows the world as of this moment
+    rule = _enabled_rule(waiting, lock=False)
+    if rule is None:
+        return None
+    decided_at = timezone.now()  # before the people are read: they are as of this moment
     plan = plan_of(rule)
+    locked = _enabled_rule(waiting, lock=True)
+    if locked is None:
+        return None  # switched off meanwhile
+    if locked.updated_at != rule.updated_at:
+        rule, plan = locked, plan_of(locked)  # changed meanwhile: read it again, under the lock
     owner = waiting.contact.owner
     if rule.assign_to == AssignmentRule.AssignTo.SPECIFIC:
         people = plan.members
@@ -61,7 +64,7 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
             assignee=decision.chosen
         )
         conversation.assignee = decision.chosen
-        _assigned_now(waiting, decision.chosen, now)
+        _assigned_now(waiting, decision.chosen)
     if decision.notify_owner is not None:
         _tell_away_owner(waiting, decision.notify_owner)
     return AssignmentDecision.objects.create(
@@ -74,22 +77,31 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
         excluded=decision.excluded_json(),
         chosen=decision.chosen,
         summary=decision.summary,
-        created_at=now,
+        created_at=decided_at,
     )
 
 
-def _assigned_now(conversation: Conversation, member: Membership, now) -> None:
-    # Under the rule's lock: no other decision of this inbox writes these rows meanwhile.
-    updated = AssigneeState.objects.filter(
-        account_id=conversation.account_id, inbox_id=conversation.inbox_id, member=member
-    ).update(last_assigned_at=now)
-    if not updated:
-        AssigneeState.objects.create(
-            account_id=conversation.account_id,
-            inbox_id=conversation.inbox_id,
-            member=member,
-            last_assigned_at=now,
-        )
+def _enabled_rule(conversation: Conversation, *, lock: bool) -> AssignmentRule | None:
+    rules = AssignmentRule.objects.select_for_update() if lock else AssignmentRule.objects
+    return rules.filter(
+        account_id=conversation.account_id, inbox_id=conversation.inbox_id, enabled=True
+    ).first()
+
+
+def _assigned_now(conversation: Conversation, member: Membership) -> None:
+    # Under the rule's lock, so the times follow the order of the decisions (the tie-break of D7).
+    state = AssigneeState(
+        account_id=conversation.account_id,
+        inbox_id=conversation.inbox_id,
+        member=member,
+        last_assigned_at=timezone.now(),
+    )
+    AssigneeState.objects.bulk_create(
+        [state],
+        update_conflicts=True,
+        unique_fields=["account", "inbox", "member"],
+        update_fields=["last_assigned_at"],
+    )
 
 
 def _tell_away_owner(conversation: Conversation, owner: Membership) -> None:
