@@ -7,9 +7,13 @@ account with one inbox, 20 paid-seat agents (all available), an enabled rule
 (assign_to specific) listing all of them, and 100,000 conversations in the
 inbox (COPY): 90 % closed, the open ones assigned with a skew. Then, for 1 and
 for 4 worker processes, it restores that world, adds N new unassigned open
-conversations and routes them with `routing.services.route_new_conversation`,
-each in its own transaction as the ingest pipeline does, every process taking
-a disjoint share in shuffled order. Prints one JSON line; bench/README.md
+conversations and routes them, every process taking a disjoint share in
+shuffled order. `--path pipeline` (default) does what the ingest pipeline
+does: each conversation arrives in a transaction of its own (it is opened),
+then `routing.services.route_waiting` decides whatever waits in the inbox
+under one lock, as `ingest.pipeline.assign_started` does after a commit;
+`--path single` routes each with `route_new_conversation` in its own
+transaction (one decision per lock). Prints one JSON line; bench/README.md
 explains it. Talks only to PostgreSQL on 127.0.0.1 (no Redis: REDIS_URL unset).
 """
 
@@ -176,15 +180,20 @@ def seed(dsn: str, *, agents: int, existing: int, rng: random.Random) -> dict:
     }
 
 
-def reset_and_add_new(dsn: str, world: dict, count: int, rng: random.Random) -> list[int]:
-    """Back to the seeded world (no decisions, no new conversations), then `count` new unassigned ones."""
+def reset_and_add_new(
+    dsn: str, world: dict, count: int, rng: random.Random, *, status: str = "open"
+) -> list[int]:
+    """Back to the seeded world (no decisions, no new conversations), then `count` new unassigned ones.
+
+    `status` "closed": they have not arrived yet; the pipeline path opens each as its message would.
+    """
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM routing_assignmentdecision")
         cur.execute("DELETE FROM routing_assigneestate")
         cur.execute("DELETE FROM inboxes_conversation WHERE id > %s", (world["last_seeded"],))
         now = datetime.now(UTC)
         rows = [
-            (world["account"], world["inbox"], rng.choice(world["contacts"]), f"New {n}", "open", now, now)
+            (world["account"], world["inbox"], rng.choice(world["contacts"]), f"New {n}", status, now, now)
             for n in range(count)
         ]
         with cur.copy(
@@ -218,16 +227,18 @@ def label_of(sql: str) -> str:
     return f"{verb} {table.group(1) if table else '?'}{locked}"
 
 
-def worker(number: int, ids: list[int], account_id: int, ready, start, results) -> None:
+def worker(
+    number: int, ids: list[int], account_id: int, path: str, batch: int, ready, start, results
+) -> None:
     """One OS process: route its share of the new conversations, one transaction each, and report."""
     try:
-        results.put(route_share(number, ids, account_id, ready, start))
+        results.put(route_share(number, ids, account_id, path, batch, ready, start))
     except BaseException as error:  # the parent must hear of it instead of waiting
         results.put({"worker": number, "error": f"{type(error).__name__}: {error}"})
         raise
 
 
-def route_share(number: int, ids: list[int], account_id: int, ready, start) -> dict:
+def route_share(number: int, ids: list[int], account_id: int, path: str, batch: int, ready, start) -> dict:
     import django
 
     django.setup()
@@ -236,7 +247,7 @@ def route_share(number: int, ids: list[int], account_id: int, ready, start) -> d
 
     from inboxes.models import Conversation
     from inboxhub.models import Account
-    from routing.services import route_new_conversation
+    from routing.services import route_new_conversation, route_waiting
 
     # Under fork nothing is inherited open (the parent closed its connections before starting us);
     # under spawn this is a new interpreter. Either way: connections of this process only.
@@ -271,13 +282,22 @@ def route_share(number: int, ids: list[int], account_id: int, ready, start) -> d
     start.wait()
     began = time.time()
     with connection.execute_wrapper(probe):
-        for conversation in conversations:
+        for position, conversation in enumerate(conversations, start=1):
             current.update(queries=0, db=0.0, lock=0.0)
             c0 = time.process_time()
             t0 = time.perf_counter()
-            with scope(account=account), transaction.atomic():
-                route_new_conversation(conversation)
-                t1 = time.perf_counter()
+            if path == "pipeline":
+                with scope(account=account):
+                    # The message's commit: its conversation arrives. Then the step after it.
+                    Conversation.objects.filter(pk=conversation.pk).update(status="open")
+                    # A task's rows commit one by one; the assignment step follows the task's last row.
+                    if position % batch == 0 or position == len(conversations):
+                        route_waiting(account.pk, conversation.inbox_id)
+                    t1 = time.perf_counter()
+            else:
+                with scope(account=account), transaction.atomic():
+                    route_new_conversation(conversation)
+                    t1 = time.perf_counter()
             t2 = time.perf_counter()
             cpu.append(time.process_time() - c0)
             latencies.append(t2 - t0)
@@ -395,7 +415,9 @@ def round_trips(dsn: str, count: int = 500) -> dict:
 
 
 def run(args, dsn: str, world: dict, workers: int, rng: random.Random) -> dict:
-    new_ids = reset_and_add_new(dsn, world, args.new, rng)
+    new_ids = reset_and_add_new(
+        dsn, world, args.new, rng, status="closed" if args.path == "pipeline" else "open"
+    )
     select1 = round_trips(dsn)
     order = new_ids[:]
     rng.shuffle(order)
@@ -407,7 +429,9 @@ def run(args, dsn: str, world: dict, workers: int, rng: random.Random) -> dict:
     connections.close_all()  # nothing open to inherit under fork
     processes = [
         context.Process(
-            target=worker, args=(n, shares[n], world["account"], ready, start, results), name=f"router-{n}"
+            target=worker,
+            args=(n, shares[n], world["account"], args.path, args.batch, ready, start, results),
+            name=f"router-{n}",
         )
         for n in range(workers)
     ]
@@ -447,6 +471,8 @@ def run(args, dsn: str, world: dict, workers: int, rng: random.Random) -> dict:
     decided = len(latencies)
     figures = {
         "workers": workers,
+        "path": args.path,
+        "batch": args.batch if args.path == "pipeline" else 1,
         "decisions_per_s": round(decided / wall, 1),
         "wall_s": round(wall, 2),
         "p50_ms": ms(percentile(latencies, 50)),
@@ -474,6 +500,18 @@ def run(args, dsn: str, world: dict, workers: int, rng: random.Random) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark automatic assignment: speed and fairness.")
     parser.add_argument("--new", type=int, default=2000, help="new conversations routed per run")
+    parser.add_argument(
+        "--path",
+        choices=["pipeline", "single"],
+        default="pipeline",
+        help="pipeline: each arrives, then route_waiting (as after an ingest commit); single: one per lock",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=25,
+        help="pipeline path: arrivals per assignment step (INGEST_BATCH_SIZE); 1: a quiet inbox",
+    )
     parser.add_argument(
         "--workers", type=int, action="append", help="worker processes (repeatable; default: 1 then 4)"
     )

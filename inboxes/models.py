@@ -168,6 +168,13 @@ class Message(models.Model):
         AUTHENTICATED = "authenticated", "Authenticated"
         NOT_VERIFIED = "not_verified", "Not verified"
 
+    class DeliveryState(models.TextChoices):
+        # Blank on incoming messages.
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
@@ -207,6 +214,19 @@ class Message(models.Model):
     # The member whose address the From names when the sender is not verified as them.
     claimed_member = models.ForeignKey(
         Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Outgoing replies (H3): the headers sent, and how the delivery through the smarthost went.
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    reply_to = models.CharField(max_length=320, blank=True)
+    delivery_state = models.CharField(max_length=10, choices=DeliveryState.choices, blank=True)
+    delivery_error = models.TextField(blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a run took the reply: a claim a worker left behind past the time limit may be taken over.
+    delivery_claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="sent_messages"
     )
 
     objects = ScopedManager(account="account")

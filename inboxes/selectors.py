@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce, Left
 
 from channels_conn.models import InboundMessage
 from inboxes.models import Contact, Conversation, Inbox, Message
-from inboxhub.models import Account
+from inboxhub.models import Account, Membership
 
 PAGE_SIZE = 50
 SNIPPET_LENGTH = 140
@@ -150,3 +150,12 @@ def failed_inbound_rows(account: Account) -> QuerySet[InboundMessage]:
 def inbound_for(account: Account, inbound_id: int) -> InboundMessage | None:
     """The account's spooled message with this id, else None (A2)."""
     return InboundMessage.objects.filter(account=account, pk=inbound_id).first()
+
+
+def assignable_members(inbox: Inbox) -> QuerySet[Membership]:
+    """The members who can act in the inbox, so may be assigned its conversations (B5, B6), by name."""
+    members = Membership.objects.filter(account_id=inbox.account_id).select_related("user")
+    if inbox.access == Inbox.Access.SPECIFIC:
+        granted = Q(inbox_grants__inbox=inbox) | Q(teams__inbox_grants__inbox=inbox)
+        members = members.filter(granted).distinct()
+    return members.order_by("user__full_name", "pk")

@@ -1,12 +1,12 @@
 """State changes for inboxes: create one with its fallback address, rename it, set its access (B2, B5, E1)."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from channels_conn.services import create_fallback_channel
 from inboxes.locking import lock_inbox
 from inboxes.models import Contact, Conversation, Inbox, InboxAccess
-from inboxes.permissions import create_inbox_refusal, require_inbox_action
+from inboxes.permissions import can_act_in_inbox, create_inbox_refusal, require_inbox_action
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import require
@@ -166,3 +166,51 @@ def set_contact_owner(contact: Contact, owner: Membership | None, *, by: Members
         contact.save(update_fields=["owner"])
         record_change(by, contact, "contact_owner_set", owner=owner_id, previous=previous)
     return contact
+
+
+# --- assigning by hand (H4, B6, B7) ---
+
+FREE_SEAT_REASSIGN = (
+    "With a free seat you can assign only conversations nobody is assigned to yet. "
+    "Ask an admin for a paid seat to reassign this one."
+)
+
+
+@transaction.atomic
+def assign_conversation(
+    conversation: Conversation, assignee: Membership | None, *, by: Membership
+) -> Conversation:
+    """Assign, reassign or unassign a conversation by hand (H4, B6, B7).
+
+    Whoever may act in the inbox may assign it; a free-seat member only while
+    nobody is assigned (B7). The assignee must be able to act in the inbox.
+    """
+    _same_account(by, conversation)
+    if assignee is not None:
+        assert assignee.account_id == conversation.account_id, (
+            "conversation and assignee in different accounts"
+        )
+    require_inbox_action(by, conversation.inbox)
+    # The row lock: two agents taking the same conversation at once leave one assignee, not a mix.
+    previous = (
+        Conversation.objects.select_for_update()
+        .filter(account_id=conversation.account_id, pk=conversation.pk)
+        .values_list("assignee_id", flat=True)
+        .get()
+    )
+    if not by.has_paid_seat and previous is not None and previous != (assignee.pk if assignee else None):
+        raise PermissionDenied(FREE_SEAT_REASSIGN)
+    if assignee is not None and not can_act_in_inbox(assignee, conversation.inbox):
+        name = assignee.user.full_name or assignee.user.email
+        inbox = conversation.inbox.name
+        raise ValidationError(
+            {"assignee": f"{name} is not on the access list of {inbox}, so cannot work on it."}
+        )
+    assignee_id = assignee.pk if assignee is not None else None
+    conversation.assignee = assignee
+    if assignee_id != previous:
+        Conversation.objects.filter(account_id=conversation.account_id, pk=conversation.pk).update(
+            assignee=assignee
+        )
+        record_change(by, conversation, "conversation_assigned", assignee=assignee_id, previous=previous)
+    return conversation

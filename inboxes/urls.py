@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inboxes import views
+from inboxes import reply_views, views
 
 app_name = "inboxes"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.inbox_index, name="index"),
     path("<int:inbox_id>/", views.inbox_index, name="inbox"),
     path("c/<int:conversation_id>/", views.thread, name="thread"),
+    path("c/<int:conversation_id>/reply/", reply_views.reply, name="reply"),
+    path("c/<int:conversation_id>/m/<int:message_id>/retry/", reply_views.retry_reply, name="retry_reply"),
     path("m/<int:message_id>/html/", views.message_html, name="message_html"),
     path("attachments/<uuid:attachment_id>/", views.attachment_download, name="attachment"),
     path("failed/", views.failed_messages, name="failed"),

@@ -15,6 +15,7 @@ from inboxes import inline_images, selectors
 from inboxes.contact_forms import ContactOwnerForm
 from inboxes.models import Attachment, Contact
 from inboxes.permissions import can_act_in_inbox, visible_inboxes
+from inboxes.replies import composer_context
 from inboxes.services import set_contact_owner
 from inboxhub.permissions import can, require
 from inboxhub.tenancy import MemberRequest, member_required
@@ -54,11 +55,16 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     )
     # The member an unverified sender claims to be is named on the message (G8), in the same query.
     messages_list = selectors.thread_messages(conversation).select_related("claimed_member__user")
+    can_act = can_act_in_inbox(request.member, conversation.inbox)
     context = {
         "conversation": conversation,
         "messages_list": messages_list,
-        "can_act": can_act_in_inbox(request.member, conversation.inbox),
+        "can_act": can_act,
+        "assignable": selectors.assignable_members(conversation.inbox) if can_act else [],
+        # B7: a free seat may assign a conversation only while nobody (or they themselves) has it.
+        "may_reassign": request.member.has_paid_seat or conversation.assignee_id in (None, request.member.pk),
     }
+    context.update(composer_context(conversation, request.member))
     return render(request, "inboxes/thread.html", context)
 
 

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
 from inboxhub.forms import ResetPasswordForm
-from inboxhub.views import auth, availability, members, settings_home, teams
+from inboxhub.views import auth, availability, conversations, members, settings_home, teams
 
 account_settings = [
     path("", settings_home.settings_home, name="settings_home"),
@@ -19,7 +19,14 @@ account_settings = [
     path("inboxes/<int:inbox_id>/fallback/tickets/", include("tickets.urls")),
 ]
 
+conversation_actions = [
+    path("assign/", conversations.assign, name="assign"),
+    path("close/", conversations.close, name="close"),
+    path("reopen/", conversations.reopen, name="reopen"),
+]
+
 tenant = [
+    path("inbox/c/<int:conversation_id>/", include((conversation_actions, "conversations"))),
     path("inbox/", include("inboxes.urls")),
     path("contacts/", include("inboxes.contact_urls")),
     path("tickets/", include("tickets.board_urls")),

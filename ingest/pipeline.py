@@ -5,12 +5,16 @@
     authenticate the sender        inboxhub.lib.mail.authentication
     resolve each recipient         channels_conn.recipients
     contact, thread, store         inboxes.receiving
-    route a new conversation       routing.services
+    a ticket for a new one         tickets.services
     mark the row processed         channels_conn.spool
+    then, committed: assign        routing.services (the tickets' owners follow)
 
-One transaction per spool row: its messages and its processed mark commit
-together. A failure is recorded on the row and retried with backoff, or
-failed at once when the message itself is at fault (G5). Safe to run twice:
+One transaction per spool row: its messages, tickets and processed mark
+commit together. Assignment comes after the commit, for every conversation
+the rows of a task started at once (one lock of each inbox's rule); what a
+killed worker leaves undecided, the sweep decides. A failure is recorded on
+the row and retried with backoff, or failed at once when the message itself
+is at fault (G5). Safe to run twice:
 the claim is a conditional update and each inbox keeps one message per
 Message-ID (G4). The sender is authenticated here, once per row and never in
 the SMTP session: a slow or dead DNS costs a bounded time and gives a
@@ -19,22 +23,24 @@ the SMTP session: a slow or dead DNS costs a bounded time and gives a
 
 import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from channels_conn import recipients, spool
 from channels_conn.models import FallbackAddress, InboundMessage
-from inboxes.models import Message
+from inboxes.models import Conversation, Message
 from inboxes.receiving import receive_message
 from inboxes.threads import normalise_message_id, synthetic_message_id
 from inboxhub.lib.db import on_live_connection
 from inboxhub.lib.mail.authentication import AuthVerdict, Method, evaluate_sender
 from inboxhub.lib.mail.parsing import ParsedMessage, parse_message
-from routing.services import route_new_conversation
-from tickets.services import open_ticket_for_new_conversation
+from routing.selectors import waiting_inboxes
+from routing.services import route_waiting
+from tickets.services import follow_assignees, open_ticket_for_new_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +57,23 @@ def process_inbound_message(inbound_id: int) -> str:
     Only the worker whose conditional update claims the row processes it;
     "skipped" when another has it or it is done.
     """
+    outcome, started = _process(inbound_id)
+    assign_started(started)
+    return outcome
+
+
+def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
     inbound = on_live_connection(lambda: spool.claim_inbound(inbound_id, timezone.now()))
     if inbound is None:
-        return "skipped"
+        return "skipped", []
     try:
         with transaction.atomic():
-            ingest_inbound(inbound)
+            started = ingest_inbound(inbound)
             spool.mark_processed(inbound)
     except Exception as exc:
         logger.warning("inbound #%s attempt %s failed", inbound_id, inbound.attempts, exc_info=True)
-        return spool.mark_failed(inbound, exc)
-    return State.PROCESSED
+        return spool.mark_failed(inbound, exc), []
+    return State.PROCESSED, started
 
 
 def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
@@ -73,21 +85,60 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
     """
     deadline = time.monotonic() + settings.INGEST_BATCH_SECONDS
     outcomes: dict[str, str] = {}
+    started: list[Conversation] = []
     for position, inbound_id in enumerate(inbound_ids):
         if position and time.monotonic() > deadline:  # the first always runs: every batch makes progress
             rest = inbound_ids[position:]
             spool.enqueue_inbound_batch(rest)
             outcomes.update((str(pk), "requeued") for pk in rest)
             break
-        outcomes[str(inbound_id)] = process_inbound_message(inbound_id)
+        outcome, new = _process(inbound_id)
+        outcomes[str(inbound_id)] = outcome
+        started += new
+    assign_started(started)
     return outcomes
 
 
-def ingest_inbound(inbound: InboundMessage) -> None:
-    """Parse a claimed row, authenticate its sender, and receive it in each recipient's inbox (G3, G4, G8)."""
+def assign_started(conversations: list[Conversation]) -> None:
+    """Assign the conversations that committed rows started, inbox by inbox; tickets' owners follow (D, C11).
+
+    A failure here loses nothing: the messages are stored, and the sweep
+    decides the conversations left waiting (`assign_waiting_everywhere`).
+    """
+    for account_id, inbox_id in dict.fromkeys((c.account_id, c.inbox_id) for c in conversations):
+        try:
+            with scope(account=account_id):
+                follow_assignees(route_waiting(account_id, inbox_id))
+        except Exception:
+            logger.exception(
+                "assigning the new conversations of inbox #%s failed; the sweep retries", inbox_id
+            )
+
+
+def assign_waiting_everywhere(*, older_than_seconds: int = 30) -> int:
+    """The sweep: decide the new conversations a killed or failing worker left waiting; how many (D)."""
+    before = timezone.now() - timedelta(seconds=older_than_seconds)
+    # A sweep across accounts: each inbox is then decided inside its own account's scope.
+    with scopes_disabled():
+        inboxes = list(waiting_inboxes(before))
+    decided = 0
+    for account_id, inbox_id in inboxes:
+        with scope(account=account_id):
+            decisions = route_waiting(account_id, inbox_id)
+            follow_assignees(decisions)
+        decided += len(decisions)
+    return decided
+
+
+def ingest_inbound(inbound: InboundMessage) -> list[Conversation]:
+    """Parse a claimed row, authenticate its sender, receive it in each recipient's inbox (G3, G4, G8).
+
+    Returns the conversations it started, for `assign_started` once committed.
+    """
     parsed = parse_message(bytes(inbound.raw))
     verdict = authenticate_sender(inbound)
     delivered = 0
+    started = []
     # A token-bearing recipient first, so a copy to both `support@` and `support+token@` threads.
     for recipient in sorted(inbound.rcpt_tos, key=lambda rcpt: "+" not in rcpt.split("@")[0]):
         fallback_address = recipients.fallback_address_for(recipient)
@@ -100,9 +151,14 @@ def ingest_inbound(inbound: InboundMessage) -> None:
             logger.info("inbound #%s: channel for %r is off; not logged", inbound.pk, recipient)
             continue
         with scope(account=fallback_address.account):
-            _receive(inbound, parsed, verdict, fallback_address=fallback_address, recipient=recipient)
+            conversation = _receive(
+                inbound, parsed, verdict, fallback_address=fallback_address, recipient=recipient
+            )
+        if conversation is not None:
+            started.append(conversation)
     if not delivered:
         raise NoRecipient(f"None of the recipients {inbound.rcpt_tos!r} is a fallback address.")
+    return started
 
 
 def authenticate_sender(inbound: InboundMessage) -> AuthVerdict:
@@ -124,8 +180,8 @@ def _receive(
     *,
     fallback_address: FallbackAddress,
     recipient: str,
-) -> None:
-    """Store the message in one inbox, and route the conversation it started (D)."""
+) -> Conversation | None:
+    """Store the message in one inbox; the conversation it started, with its ticket, or None (C11)."""
     inbox = fallback_address.channel.inbox
     try:
         received = receive_message(
@@ -141,7 +197,8 @@ def _receive(
         message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
         if not Message.objects.filter(account=inbox.account, inbox=inbox, message_id=message_id).exists():
             raise
-        return
-    if received.started_conversation:
-        route_new_conversation(received.message.conversation)
-        open_ticket_for_new_conversation(received.message.conversation)
+        return None
+    if not received.started_conversation:
+        return None
+    open_ticket_for_new_conversation(received.message.conversation)
+    return received.message.conversation

@@ -29,5 +29,10 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
 
 @shared_task(name=spool.SWEEP_TASK)
 def sweep_inbound_task() -> int:
-    """Re-enqueue spooled messages left unprocessed (G2); scheduled in CELERY_BEAT_SCHEDULE."""
-    return on_live_connection(spool.sweep_inbound)
+    """Re-enqueue spooled messages left unprocessed (G2) and decide new conversations left waiting (D).
+
+    Scheduled in CELERY_BEAT_SCHEDULE.
+    """
+    enqueued = on_live_connection(spool.sweep_inbound)
+    pipeline.assign_waiting_everywhere()
+    return enqueued

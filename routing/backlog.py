@@ -9,6 +9,7 @@ rule's lock and skips a conversation that got an assignee meanwhile.
 
 from django.db import transaction
 from django.db.models import Q
+from django_scopes import scope
 
 from inboxes.models import Conversation
 from inboxhub.models import Membership
@@ -20,7 +21,13 @@ BATCH = 100
 
 def assign_backlog_for(member: Membership) -> int:
     """Assign waiting conversations of the inboxes whose rules list this member; how many were assigned."""
-    rules = (
+    with scope(account=member.account_id):
+        inbox_ids = list(_inboxes_listing(member))
+    return sum(assign_backlog(member.account_id, inbox_id) for inbox_id in inbox_ids)
+
+
+def _inboxes_listing(member: Membership):
+    return (
         AssignmentRule.objects.filter(
             account_id=member.account_id, enabled=True, assign_to=AssignmentRule.AssignTo.SPECIFIC
         )
@@ -28,21 +35,24 @@ def assign_backlog_for(member: Membership) -> int:
         .distinct()
         .values_list("inbox_id", flat=True)
     )
-    return sum(assign_backlog(member.account_id, inbox_id) for inbox_id in rules)
 
 
 def assign_backlog(account_id: int, inbox_id: int, *, batch: int = BATCH) -> int:
-    """Hand an inbox's oldest unassigned open conversations out; stop at the first left waiting."""
-    waiting = Conversation.objects.filter(
-        account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee__isnull=True
-    ).order_by("created_at", "pk")[:batch]
+    """Hand an inbox's oldest unassigned open conversations out; stop at the first left waiting.
+
+    Enters the account's scope itself: it runs after a commit, when the request's scope may be gone.
+    """
     assigned = 0
-    for conversation in waiting:
-        with transaction.atomic():
-            decision = route_conversation(conversation, trigger=AssignmentDecision.Trigger.BACKLOG)
-        if decision is None:
-            continue  # another worker took it meanwhile
-        if decision.chosen_id is None:
-            break  # nobody is eligible now: the rest waits too
-        assigned += 1
+    with scope(account=account_id):
+        waiting = Conversation.objects.filter(
+            account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee__isnull=True
+        ).order_by("created_at", "pk")[:batch]
+        for conversation in waiting:
+            with transaction.atomic():
+                decision = route_conversation(conversation, trigger=AssignmentDecision.Trigger.BACKLOG)
+            if decision is None:
+                continue  # another worker took it meanwhile
+            if decision.chosen_id is None:
+                break  # nobody is eligible now: the rest waits too
+            assigned += 1
     return assigned

@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from inboxes.models import Conversation, Inbox
 from inboxhub.models import Membership, Team
 from routing.engine import Decision, Load, Plan, decide, loads_of
-from routing.models import AssignmentRule
+from routing.models import AssignmentDecision, AssignmentRule
 
 DRY_RUN_CONVERSATIONS = 100
 
@@ -60,3 +60,22 @@ def dry_run(inbox: Inbox, plan: Plan, *, last: int = DRY_RUN_CONVERSATIONS) -> l
             load.last_assigned_at = conversation.created_at
         trials.append(Trial(conversation, decision))
     return trials
+
+
+def waiting_inboxes(before) -> QuerySet:
+    """(account, inbox) of the enabled rules with a new conversation undecided since `before` (the sweep)."""
+    decided = AssignmentDecision.objects.filter(
+        account_id=OuterRef("account_id"), conversation=OuterRef("pk")
+    )
+    waiting = Conversation.objects.filter(
+        account_id=OuterRef("account_id"),
+        inbox_id=OuterRef("inbox_id"),
+        status=Conversation.Status.OPEN,
+        assignee=None,
+        created_at__lt=before,
+    ).exclude(Exists(decided))
+    return (
+        AssignmentRule.objects.filter(enabled=True)
+        .filter(Exists(waiting))
+        .values_list("account_id", "inbox_id")
+    )

@@ -1,7 +1,10 @@
 """State changes for routing: the rule of an inbox, and assigning conversations under it (D1–D8)."""
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from inboxes.locking import save_inbox_settings
@@ -10,7 +13,7 @@ from inboxhub.audit import record_change
 from inboxhub.models import Membership, OutboundEmail
 from inboxhub.outbound import queue_email
 from inboxhub.permissions import require
-from routing.engine import decide, loads_of, name_of, plan_of
+from routing.engine import Load, decide, loads_of, name_of, plan_of
 from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
 
@@ -19,8 +22,72 @@ AVAILABLE = Membership.Availability.AVAILABLE
 
 
 def route_new_conversation(conversation: Conversation) -> AssignmentDecision | None:
-    """Assign a conversation that mail just started, under its inbox's rule (G3, D2–D8)."""
+    """Assign one conversation that mail just started, under its inbox's rule (G3, D2–D8)."""
     return route_conversation(conversation, trigger=Trigger.NEW)
+
+
+ROUTE_BATCH = 200
+
+
+@transaction.atomic
+def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -> list[AssignmentDecision]:
+    """Decide every new conversation of an inbox still waiting for its first decision, oldest first (D2–D8).
+
+    What the ingest pipeline calls once its messages are committed. One lock
+    of the rule, one read of the people and their load, the decisions made in
+    memory one after the other (each counting the ones before it), then one
+    write of each kind: under load, the conversations that arrived while
+    another worker held the lock are decided together, so an inbox decides as
+    fast as mail comes (D7). Conversations another worker is deciding are
+    skipped, never waited for.
+    """
+    rule = (
+        AssignmentRule.objects.select_for_update()
+        .filter(account_id=account_id, inbox_id=inbox_id, enabled=True)
+        .first()
+    )
+    if rule is None:
+        return []
+    decided = AssignmentDecision.objects.filter(account_id=account_id, conversation=OuterRef("pk"))
+    waiting = list(
+        Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("inbox", "contact__owner__user")
+        .filter(account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee=None)
+        .exclude(Exists(decided))
+        .order_by("created_at", "pk")[:limit]
+    )
+    if not waiting:
+        return []
+    decided_at = timezone.now()
+    plan = plan_of(rule)
+    people = list(plan.members)
+    if rule.assign_to == AssignmentRule.AssignTo.CONTACT_OWNER:
+        people = list({c.contact.owner_id: c.contact.owner for c in waiting if c.contact.owner}.values())
+    loads = loads_of(waiting[0].inbox, people)
+    snapshot = plan.snapshot(rule)
+    records, states = [], {}
+    for position, conversation in enumerate(waiting):
+        # A microsecond apart: the log and the tie-break keep the order the decisions were made in.
+        moment = decided_at + timedelta(microseconds=position)
+        decision = decide(plan, conversation.contact, loads)
+        if decision.chosen is not None:
+            load = loads.setdefault(decision.chosen.pk, Load())
+            load.open, load.last_assigned_at = load.open + 1, moment
+            conversation.assignee = decision.chosen
+            states[decision.chosen.pk] = AssigneeState(
+                account_id=account_id, inbox_id=inbox_id, member=decision.chosen, last_assigned_at=moment
+            )
+        if decision.notify_owner is not None:
+            _tell_away_owner(conversation, decision.notify_owner)
+        records.append(_record(conversation, decision, snapshot, Trigger.NEW, moment))
+    Conversation.objects.bulk_update([c for c in waiting if c.assignee_id], ["assignee"])
+    AssigneeState.objects.bulk_create(
+        list(states.values()),
+        update_conflicts=True,
+        unique_fields=["account", "inbox", "member"],
+        update_fields=["last_assigned_at"],
+    )
+    return AssignmentDecision.objects.bulk_create(records)
 
 
 # No savepoint: it always runs as part of a bigger change (a message's ingest, a backlog step).
@@ -67,17 +134,23 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
         _assigned_now(waiting, decision.chosen)
     if decision.notify_owner is not None:
         _tell_away_owner(waiting, decision.notify_owner)
-    return AssignmentDecision.objects.create(
-        account_id=waiting.account_id,
-        inbox_id=waiting.inbox_id,
-        conversation=waiting,
+    record = _record(waiting, decision, plan.snapshot(rule), trigger, decided_at)
+    record.save(force_insert=True)
+    return record
+
+
+def _record(conversation: Conversation, decision, rule: dict, trigger: str, moment) -> AssignmentDecision:
+    return AssignmentDecision(
+        account_id=conversation.account_id,
+        inbox_id=conversation.inbox_id,
+        conversation=conversation,
         trigger=trigger,
-        rule=plan.snapshot(rule),
+        rule=rule,
         candidates=decision.candidates_json(),
         excluded=decision.excluded_json(),
         chosen=decision.chosen,
         summary=decision.summary,
-        created_at=decided_at,
+        created_at=moment,
     )
 
 

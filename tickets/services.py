@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from inboxes.locking import save_inbox_settings
@@ -241,3 +242,47 @@ def set_ticket_owner(ticket: Ticket, owner: Membership | None, *, by: Membership
         ticket.save(update_fields=["owner", "updated_at"])
         record_change(by, ticket, "ticket_owner_set", owner=owner_id, previous=previous)
     return ticket
+
+
+@transaction.atomic
+def reopen_ticket_for(conversation: Conversation, *, by: Membership | None) -> Ticket | None:
+    """A reopened conversation reopens its closed ticket, at its pipeline's first open stage (C11)."""
+    ticket = (
+        Ticket.objects.select_for_update()
+        .select_related("stage")
+        .filter(account_id=conversation.account_id, conversation=conversation)
+        .first()
+    )
+    if ticket is None or not ticket.stage.is_closed:
+        return ticket
+    stage = Stage.objects.filter(pipeline_id=ticket.pipeline_id, is_closed=False).order_by("position").first()
+    if stage is None:
+        return ticket
+    previous = ticket.stage
+    ticket.stage, ticket.closed_at, ticket.updated_at = stage, None, timezone.now()
+    ticket.save(update_fields=["stage", "closed_at", "updated_at"])
+    record_change(by, ticket, "ticket_reopened", stage=stage.pk, previous=previous.pk)
+    return ticket
+
+
+def follow_assignees(decisions) -> int:
+    """Tickets of conversations just assigned take the assignee as owner, where the inbox says so (C11).
+
+    Their tickets were opened with the message, before the assignment was
+    decided; only a ticket still without an owner follows. How many did.
+    """
+    assigned = {d.conversation_id: d.chosen_id for d in decisions if d.chosen_id is not None}
+    if not assigned:
+        return 0
+    follows = TicketDefaults.objects.filter(
+        account_id=OuterRef("account_id"),
+        inbox_id=OuterRef("conversation__inbox_id"),
+        owner_mode=TicketDefaults.OwnerMode.CONVERSATION_OWNER,
+    )
+    tickets = list(
+        Ticket.objects.filter(conversation_id__in=assigned, owner__isnull=True).filter(Exists(follows))
+    )
+    for ticket in tickets:
+        ticket.owner_id = assigned[ticket.conversation_id]
+    Ticket.objects.bulk_update(tickets, ["owner"])
+    return len(tickets)

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from inboxes.models import Conversation
 from inboxhub.models import Account, Membership
-from ingest.pipeline import ingest_inbound
+from ingest.pipeline import process_inbound_message
 from tests.e2e.conftest import DESKTOP, assert_accessible, assert_fits_mobile, login, screenshot
 from tests.inboxes.helpers import raw_mail, spool
 
@@ -21,7 +21,7 @@ def mail_to_acme(subject: str, message_id: str) -> Conversation:
     inbox = acme_inbox()
     with scopes_disabled():
         to = inbox.channels.get().fallback_address.address
-        ingest_inbound(spool(raw_mail(to=to, subject=subject, message_id=message_id), to))
+        process_inbound_message(spool(raw_mail(to=to, subject=subject, message_id=message_id), to).pk)
         return Conversation.objects.select_related("assignee__user", "ticket__stage").get(subject=subject)
 
 

@@ -8,7 +8,7 @@ from django_scopes import scope, scopes_disabled
 from inboxes.models import Contact, Conversation
 from inboxes.services import set_contact_owner
 from inboxhub.models import AuditEntry, Membership
-from ingest.pipeline import ingest_inbound
+from ingest.pipeline import process_inbound_message
 from routing.models import AssignmentRule
 from tests.factories import MembershipFactory
 from tests.inboxes.helpers import address_of, raw_mail, spool
@@ -224,7 +224,7 @@ def test_contact_owner_mode_gives_a_new_conversation_to_the_owner_set_here(admin
     give(contact, agent, by=admin)
     to = address_of(inbox)
 
-    ingest_inbound(spool(raw_mail(to=to), to))
+    process_inbound_message(spool(raw_mail(to=to), to).pk)
 
     with scopes_disabled():
         conversation = Conversation.objects.get(account=admin.account)

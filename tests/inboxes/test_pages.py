@@ -238,12 +238,12 @@ def test_the_thread_needs_the_same_queries_however_many_messages(as_agent, inbox
     first = receive(inbox, parsed(message_id="a@customer.example", attachments=[attachment()]))
     as_agent.get(thread_url(first))  # the first visit also writes the session
     # session, user, account, membership, the conversation, its messages, their attachments,
-    # its assignment decisions, the switcher's accounts
-    with django_assert_num_queries(9):
+    # its assignment decisions, who can be assigned, the composer's fallback address, the switcher's accounts
+    with django_assert_num_queries(11):
         as_agent.get(thread_url(first))
     for n in range(3):
         receive(inbox, parsed(in_reply_to=["a@customer.example"], attachments=[attachment(f"{n}.pdf")]))
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         r = as_agent.get(thread_url(first))
     assert r.text.count('class="card message') == 4
 

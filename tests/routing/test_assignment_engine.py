@@ -7,12 +7,15 @@ from django_scopes import scope, scopes_disabled
 
 from inboxes.models import Contact, Conversation
 from inboxhub.models import Membership
+from ingest.pipeline import assign_waiting_everywhere, process_inbound_message
 from routing.backlog import assign_backlog_for
 from routing.models import AssignmentDecision, AssignmentRule
-from routing.services import route_conversation, route_new_conversation
+from routing.services import route_conversation, route_new_conversation, route_waiting
 from tests.factories import MembershipFactory, TeamFactory
+from tests.inboxes.helpers import address_of, raw_mail, spool
 from tickets.models import Pipeline
-from tickets.services import create_ticket, move_ticket
+from tickets.selectors import ticket_defaults_for
+from tickets.services import create_ticket, move_ticket, update_ticket_defaults
 
 pytestmark = pytest.mark.django_db
 NEW = AssignmentDecision.Trigger.NEW
@@ -205,3 +208,43 @@ def test_the_decision_time_is_when_it_was_weighed(inbox, rule):
     assert before <= decision.created_at <= timezone.now()
     with scope(account=inbox.account):
         assert route_conversation(new_conversation(inbox, "again"), trigger=NEW).trigger == NEW
+
+
+def test_a_mail_is_assigned_once_committed_and_its_ticket_follows_the_assignee(admin, inbox, rule, ada):
+    with scope(account=admin.account):
+        pipeline = Pipeline.objects.get(account=admin.account, is_default=True)
+        update_ticket_defaults(
+            ticket_defaults_for(inbox),
+            create_tickets=True,
+            pipeline=pipeline,
+            stage=pipeline.stages.order_by("position").first(),
+            priority="medium",
+            owner_mode="conversation_owner",
+            owner=None,
+            by=admin,
+        )
+    to = address_of(inbox)
+    assert process_inbound_message(spool(raw_mail(to=to), to).pk) == "processed"
+    with scopes_disabled():
+        conversation = Conversation.objects.select_related("ticket").get(inbox=inbox)
+    assert conversation.assignee == ada and conversation.ticket.owner_id == ada.pk
+
+
+def test_the_sweep_decides_new_conversations_a_worker_left_waiting(admin, inbox, rule, ada):
+    with time_machine.travel("2026-12-01 09:00Z"):
+        left = new_conversation(inbox, "left behind")
+    with time_machine.travel("2026-12-01 09:05Z"):
+        assert assign_waiting_everywhere() == 1
+    with scopes_disabled():
+        assert Conversation.objects.filter(pk=left.pk).values_list("assignee", flat=True).get() == ada.pk
+
+
+def test_conversations_waiting_together_are_decided_in_one_pass_fairly(admin, inbox, rule, ada, ben):
+    waiting = [new_conversation(inbox, f"n{n}") for n in range(5)]
+    with scope(account=admin.account):
+        decisions = route_waiting(admin.account_id, inbox.pk)
+    assert [d.conversation_id for d in decisions] == [c.pk for c in waiting]
+    assert [d.chosen for d in decisions] == [ada, ben, ada, ben, ada]
+    assert decisions[2].summary == "Assigned to Ada Lovelace: available, 1 open, fewest of 2 candidates"
+    with scope(account=admin.account):
+        assert route_waiting(admin.account_id, inbox.pk) == []  # each is decided once

@@ -52,6 +52,12 @@ def processed() -> int:
     return InboundMessage.objects.filter(state=InboundMessage.State.PROCESSED).count()
 
 
+def decided() -> int:
+    """Conversations decided: assignment follows each row's commit, so it finishes a moment after."""
+    with scopes_disabled():
+        return AssignmentDecision.objects.values("conversation").distinct().count()
+
+
 @pytest.fixture
 def five_agents(transactional_db):
     admin = make_account("alpha")
@@ -106,7 +112,9 @@ def test_an_agent_set_away_mid_stream_gets_nothing_after(five_agents, broker, tm
         with scopes_disabled():
             Membership.objects.filter(pk=away.pk).update(availability=Membership.Availability.AWAY)
         changed_at = timezone.now()
-        wait_until(lambda: processed() == 100, timeout=120, what="all processed", log=worker.log)
+        wait_until(
+            lambda: processed() == 100 and decided() == 100, timeout=120, what="all decided", log=worker.log
+        )
 
     with scopes_disabled():
         after = AssignmentDecision.objects.filter(inbox=inbox, created_at__gt=changed_at)

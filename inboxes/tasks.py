@@ -1,0 +1,21 @@
+"""Celery entry points of the inboxes app, under the names its services publish."""
+
+import smtplib
+
+from celery import shared_task
+
+from inboxes import replies
+
+
+@shared_task(
+    bind=True,
+    name=replies.DELIVER_TASK,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,  # 30 s, 1, 2, 4, 8 minutes: a greylisting smarthost lets the reply through on a retry
+    max_retries=5,
+)
+def deliver_reply_task(self, message_pk: int, account_id: int) -> str:
+    """Send one queued reply by id; temporary failures come back here until the last attempt."""
+    return replies.deliver_reply(
+        message_pk, account_id=account_id, last_attempt=self.request.retries >= self.max_retries
+    )
