@@ -193,7 +193,7 @@ def send(server, to: str, *, subject: str = "Where is my order?") -> None:
 
 
 @pytest.mark.parametrize(("case", "to", "says", "told"), TABLE)
-def test_each_row_of_the_decision_table(smtp_server, case, to, says, told):  # noqa: F811
+def test_each_row_of_the_decision_table(smtp_server, mailoutbox, case, to, says, told):  # noqa: F811
     admin = make_account("alpha")
     account = admin.account
     ada = MembershipFactory(
@@ -226,10 +226,14 @@ def test_each_row_of_the_decision_table(smtp_server, case, to, says, told):  # n
         conversation = Conversation.objects.get(account=account, subject="Where is my order?")
         decision = AssignmentDecision.objects.get(conversation=conversation)
         notified = list(
-            OutboundEmail.objects.filter(account=account, kind="owner_notification").values_list(
-                "to", flat=True
-            )
+            OutboundEmail.objects.filter(
+                account=account, kind="owner_notification", state="sent"
+            ).values_list("to", flat=True)
         )
     assert (conversation.assignee_id, decision.chosen_id) == ((ada.pk, ada.pk) if to else (None, None))
     assert decision.summary == says
+    # D6: the away owner's notification left through the outbound path (the task, the mail backend).
     assert notified == ([ada.user.email] if told else [])
+    assert [m.to for m in mailoutbox] == ([[ada.user.email]] if told else [])
+    if told:
+        assert mailoutbox[0].subject == "New message from Carol Customer: Where is my order?"
