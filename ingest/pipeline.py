@@ -107,7 +107,7 @@ def assign_started(conversations: list[Conversation]) -> None:
     """
     for account_id, inbox_id in dict.fromkeys((c.account_id, c.inbox_id) for c in conversations):
         try:
-            with scope(account=account_id):
+            with scope(account=account_id), transaction.atomic():
                 follow_assignees(route_waiting(account_id, inbox_id))
         except Exception:
             logger.exception(
@@ -123,7 +123,7 @@ def assign_waiting_everywhere(*, older_than_seconds: int = 30) -> int:
         inboxes = list(waiting_inboxes(before))
     decided = 0
     for account_id, inbox_id in inboxes:
-        with scope(account=account_id):
+        with scope(account=account_id), transaction.atomic():
             decisions = route_waiting(account_id, inbox_id)
             follow_assignees(decisions)
         decided += len(decisions)
