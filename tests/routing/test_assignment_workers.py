@@ -88,7 +88,10 @@ def test_four_processes_assign_400_conversations_fairly_and_each_once(five_agent
     with celery_worker(tmp_path, broker, name="routing", concurrency=4, INGEST_BATCH_SIZE="1") as worker:
         sweep(broker, INGEST_BATCH_SIZE="1")
         wait_until(
-            lambda: processed() == MESSAGES, timeout=180, what="400 messages processed", log=worker.log
+            lambda: processed() == MESSAGES and decided() == MESSAGES,
+            timeout=180,
+            what="400 messages processed and decided",
+            log=worker.log,
         )
 
     with scopes_disabled():
