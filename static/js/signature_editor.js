@@ -62,10 +62,11 @@ function setUp(root) {
 
   // The font menu and the prompts take focus; the selection is put back before a command runs.
   let range = null;
-  document.addEventListener("selectionchange", () => {
+  const remember = () => {
     const selection = document.getSelection();
     if (selection.rangeCount && rich.contains(selection.anchorNode)) range = selection.getRangeAt(0).cloneRange();
-  });
+  };
+  document.addEventListener("selectionchange", remember);
 
   const run = (command, value = null) => {
     rich.focus();
@@ -76,6 +77,9 @@ function setUp(root) {
     }
     document.execCommand("styleWithCSS", false, false);  // <b>, <i>, <font face>: kept by the sanitizer
     document.execCommand(command, false, value);
+    // At once, not on the next selectionchange: a command moves the text into new elements, and a
+    // command that follows before that event (the font menu right after Bold) needs the new range.
+    remember();
     changed();
   };
 
