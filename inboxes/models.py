@@ -127,6 +127,12 @@ class Conversation(models.Model):
                 name="conversation_inbox_status",
             ),
             models.Index(fields=["account", "contact"], name="conversation_contact"),
+            # The Unassigned view and its count (H1), and the conversations automatic assignment waits on.
+            models.Index(
+                fields=["account", "inbox", "-last_message_at", "-id"],
+                condition=models.Q(status="open", assignee__isnull=True),
+                name="conversation_unassigned",
+            ),
             # Open conversations per assignee in an inbox: the load automatic assignment balances (D7).
             models.Index(
                 fields=["account", "inbox", "assignee"],

@@ -32,8 +32,52 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
 
 
-def conversation_page(inbox: Inbox, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
-    """The inbox's conversations, most recent message first, with keyset paging (H1)."""
+VIEWS = {
+    "unassigned": "Unassigned",
+    "mine": "Assigned to me",
+    "open": "All open",
+    "closed": "Closed",
+}
+DEFAULT_VIEW = "open"
+
+
+def _in_view(view: str, member: Membership) -> Q:
+    open_ = Q(status=Conversation.Status.OPEN)
+    return {
+        "unassigned": open_ & Q(assignee__isnull=True),
+        "mine": open_ & Q(assignee=member),
+        "open": open_,
+        "closed": Q(status=Conversation.Status.CLOSED),
+    }[view]
+
+
+def view_counts(inbox: Inbox, member: Membership) -> dict[str, int]:
+    """How many conversations each open view holds (H1): three counts, each answered by an index alone.
+
+    Closed has no count: it grows without end, and counting it would read it all.
+    """
+    open_ = Conversation.objects.filter(
+        account_id=inbox.account_id, inbox=inbox, status=Conversation.Status.OPEN
+    ).order_by()
+    return {
+        "unassigned": open_.filter(assignee__isnull=True).count(),
+        "mine": open_.filter(assignee=member).count(),
+        "open": open_.count(),
+    }
+
+
+def conversation_page(
+    inbox: Inbox,
+    *,
+    view: str = "",
+    member: Membership | None = None,
+    cursor: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """The inbox's conversations in a view, most recent message first, with keyset paging (H1).
+
+    No view: every conversation of the inbox.
+    """
     last_message = Message.objects.filter(account=inbox.account, conversation=OuterRef("pk")).order_by(
         "-created_at", "-pk"
     )
@@ -44,9 +88,11 @@ def conversation_page(inbox: Inbox, *, cursor: str | None = None, size: int = PA
         .annotate(n=Count("pk"))
         .values("n")
     )
+    conversations = Conversation.objects.filter(account=inbox.account, inbox=inbox)
+    if view:
+        conversations = conversations.filter(_in_view(view, member))
     conversations = (
-        Conversation.objects.filter(account=inbox.account, inbox=inbox)
-        .select_related("contact", "assignee__user")
+        conversations.select_related("contact", "assignee__user")
         .annotate(
             snippet=Left(Subquery(last_message.values("text")[:1]), SNIPPET_LENGTH),
             message_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),

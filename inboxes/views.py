@@ -39,8 +39,23 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
     inbox = next((i for i in inboxes if i.pk == inbox_id), None) if inbox_id else next(iter(inboxes), None)
     if inbox_id and inbox is None:
         raise Http404("No such inbox")
-    page = selectors.conversation_page(inbox, cursor=request.GET.get("before")) if inbox else None
-    return render(request, "inboxes/index.html", {"inboxes": inboxes, "inbox": inbox, "page": page})
+    view = request.GET.get("view", selectors.DEFAULT_VIEW)
+    if view not in selectors.VIEWS:
+        view = selectors.DEFAULT_VIEW
+    context = {"inboxes": inboxes, "inbox": inbox, "view": view, "views": selectors.VIEWS}
+    if inbox is not None:
+        context["page"] = selectors.conversation_page(
+            inbox, view=view, member=request.member, cursor=request.GET.get("before")
+        )
+        context["counts"] = selectors.view_counts(inbox, request.member)
+    return render(request, "inboxes/index.html", context)
+
+
+@require_GET
+@member_required
+def account_home(request: MemberRequest, subdomain: str) -> HttpResponse:
+    """`/a/<subdomain>/`: where a member starts, their inbox (H1)."""
+    return redirect("inboxes:index", subdomain)
 
 
 @require_GET

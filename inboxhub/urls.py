@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
+from inboxes import views as inbox_views
 from inboxhub.forms import ResetPasswordForm
 from inboxhub.views import auth, availability, conversations, members, settings_home, teams
 
@@ -26,6 +27,7 @@ conversation_actions = [
 ]
 
 tenant = [
+    path("", inbox_views.account_home, name="account_home"),
     path("inbox/c/<int:conversation_id>/", include((conversation_actions, "conversations"))),
     path("inbox/", include("inboxes.urls")),
     path("contacts/", include("inboxes.contact_urls")),
