@@ -5,11 +5,12 @@ from datetime import datetime
 from email import policy
 from email.parser import BytesParser
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Left
 
 from channels_conn.models import InboundMessage
 from inboxes.models import Contact, Conversation, Inbox, Message
+from inboxes.permissions import visible_inboxes as visible_inboxes_of
 from inboxhub.models import Account, Membership
 
 PAGE_SIZE = 50
@@ -123,10 +124,24 @@ def thread_messages(conversation: Conversation) -> QuerySet[Message]:
     )
 
 
-def contact_page(account: Account, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
-    """The account's contacts, newest first, with how many messages each has logged (H6)."""
+def visible_contacts(member: Membership) -> QuerySet[Contact]:
+    """The contacts the member may see: with a conversation in an inbox they can see, or none at all (B6).
+
+    A contact whose conversations are all in inboxes hidden from the member stays hidden too, name and
+    address included. Admins see every inbox, so every contact.
+    """
+    contacts = Contact.objects.filter(account_id=member.account_id)
+    if member.is_admin:
+        return contacts
+    conversations = Conversation.objects.filter(account_id=member.account_id, contact=OuterRef("pk"))
+    seen = conversations.filter(inbox__in=visible_inboxes_of(member))
+    return contacts.filter(Exists(seen) | ~Exists(conversations))
+
+
+def contact_page(member: Membership, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """The contacts the member may see, newest first, with how many messages each has logged (H6)."""
     contacts = (
-        Contact.objects.filter(account=account)
+        visible_contacts(member)
         .select_related("owner__user")
         .annotate(
             message_count=Count(

@@ -169,12 +169,15 @@ def retry_failed_message(request: MemberRequest, subdomain: str, inbound_id: int
 @require_GET
 @member_required
 def contact_list(request: MemberRequest, subdomain: str) -> HttpResponse:
-    page = selectors.contact_page(request.account, cursor=request.GET.get("before"))
+    page = selectors.contact_page(request.member, cursor=request.GET.get("before"))
     return render(request, "inboxes/contacts.html", {"page": page})
 
 
 def _contact(request: MemberRequest, contact_id: int) -> Contact:
-    return get_object_or_404(request.account.contacts.select_related("owner__user"), pk=contact_id)
+    # A contact of only hidden inboxes answers as a missing one (B6, A2).
+    return get_object_or_404(
+        selectors.visible_contacts(request.member).select_related("owner__user"), pk=contact_id
+    )
 
 
 def _owner_form(request: MemberRequest, contact: Contact, data=None) -> ContactOwnerForm | None:
