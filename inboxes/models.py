@@ -112,6 +112,8 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now)
+    # A machine's mail started it (its first message's automated_reason): nothing automatic answers it.
+    automated_reason = models.CharField(max_length=200, blank=True)
 
     objects = ScopedManager(account="account")
 
@@ -221,6 +223,8 @@ class Message(models.Model):
     claimed_member = models.ForeignKey(
         Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Why a machine sent it (a bounce, an auto-reply, list mail), or "" (RFC 3834).
+    automated_reason = models.CharField(max_length=200, blank=True)
     # Outgoing replies (H3): the headers sent, and how the delivery through the smarthost went.
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.TextField(blank=True)

@@ -381,6 +381,7 @@ def receive_message(
             subject=attribution.subject[:998],
             created_at=now,
             last_message_at=now,
+            automated_reason=parsed.automated[:200],
         )
     elif conversation.contact.email.lower() != sender.email.lower():
         sender_role = Message.SenderRole.DIFFERENT_SENDER
@@ -416,6 +417,7 @@ def receive_message(
         inbound=inbound,
         **_verdict_fields(verdict),
         claimed_member=attribution.claimed_member,
+        automated_reason=parsed.automated[:200],
     )
     skipped = _store_attachments(message, parsed.attachments)
     if skipped:

@@ -111,6 +111,17 @@ def loads_of(inbox: Inbox, members) -> dict[int, Load]:
     return loads
 
 
+def decide_for(plan: Plan, conversation: Conversation, loads: dict[int, Load]) -> Decision:
+    """As `decide`; a conversation a machine started (a bounce, an auto-reply) goes to nobody (RFC 3834)."""
+    if conversation.automated_reason:
+        return Decision(
+            None,
+            f"Left unassigned: its first message is {conversation.automated_reason}; "
+            "a machine's mail starts nothing automatic.",
+        )
+    return decide(plan, conversation.contact, loads)
+
+
 def decide(plan: Plan, contact: Contact, loads: dict[int, Load]) -> Decision:
     """The member a new conversation of this contact goes to under the plan, or nobody, and why (D3–D7)."""
     if plan.assign_to == AssignmentRule.AssignTo.CONTACT_OWNER:

@@ -6,7 +6,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from inboxes.models import Conversation, Inbox
 from inboxhub.models import Membership, Team
-from routing.engine import Decision, Load, Plan, decide, loads_of
+from routing.engine import Decision, Load, Plan, decide_for, loads_of
 from routing.models import AssignmentDecision, AssignmentRule
 
 DRY_RUN_CONVERSATIONS = 100
@@ -53,7 +53,7 @@ def dry_run(inbox: Inbox, plan: Plan, *, last: int = DRY_RUN_CONVERSATIONS) -> l
             loads[conversation.assignee_id].open -= 1
     trials = []
     for conversation in recent:
-        decision = decide(plan, conversation.contact, loads)
+        decision = decide_for(plan, conversation, loads)
         if decision.chosen is not None:
             load = loads.setdefault(decision.chosen.pk, Load())
             load.open += 1

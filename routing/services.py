@@ -13,7 +13,7 @@ from inboxhub.audit import record_change
 from inboxhub.models import Membership, OutboundEmail
 from inboxhub.outbound import queue_email
 from inboxhub.permissions import require
-from routing.engine import Load, decide, loads_of, name_of, plan_of
+from routing.engine import Load, decide_for, loads_of, name_of, plan_of
 from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
 
@@ -69,7 +69,7 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
     for position, conversation in enumerate(waiting):
         # A microsecond apart: the log and the tie-break keep the order the decisions were made in.
         moment = decided_at + timedelta(microseconds=position)
-        decision = decide(plan, conversation.contact, loads)
+        decision = decide_for(plan, conversation, loads)
         if decision.chosen is not None:
             load = loads.setdefault(decision.chosen.pk, Load())
             load.open, load.last_assigned_at = load.open + 1, moment
@@ -125,7 +125,7 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
         people = plan.members
     else:
         people = [owner] if owner is not None else []
-    decision = decide(plan, waiting.contact, loads_of(waiting.inbox, people))
+    decision = decide_for(plan, waiting, loads_of(waiting.inbox, people))
     if decision.chosen is not None:
         Conversation.objects.filter(account_id=waiting.account_id, pk=waiting.pk).update(
             assignee=decision.chosen

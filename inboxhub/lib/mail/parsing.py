@@ -19,6 +19,7 @@ import nh3
 
 from inboxhub.lib.html_nesting import parse_cost_refusal
 from inboxhub.lib.mail import forwarding
+from inboxhub.lib.mail.automated import automated_reason
 
 MAX_PARTS = 1000
 MAX_DEPTH = 50
@@ -74,6 +75,8 @@ class ParsedMessage:
     forwarded: ForwardedOriginal | None = None
     text_without_forward_header: str = ""  # G7 `text`
     defects: list[str] = field(default_factory=list)
+    # Why a machine sent it (a bounce, an auto-reply, list mail), or "": such mail starts nothing automatic.
+    automated: str = ""
 
 
 @dataclass
@@ -206,12 +209,13 @@ def _read_message(message: EmailMessage, defects: list[str], *, nested: bool) ->
         forwarded, text_without_forward_header = _forward(
             body, text=text, html=html, subject=subject, date=date, defects=defects
         )
+    sender = _sender(message, defects)
     return ParsedMessage(
         message_id=_first_id(_raw_header(message, "message-id", defects)),
         in_reply_to=_ids(_raw_header(message, "in-reply-to", defects)),
         references=_ids(_raw_header(message, "references", defects)),
         subject=subject,
-        sender=_sender(message, defects),
+        sender=sender,
         reply_to=_address_list(message, "reply-to", defects),
         to=_address_list(message, "to", defects),
         cc=_address_list(message, "cc", defects),
@@ -222,6 +226,7 @@ def _read_message(message: EmailMessage, defects: list[str], *, nested: bool) ->
         forwarded=forwarded,
         text_without_forward_header=text_without_forward_header,
         defects=list(dict.fromkeys(defects)),
+        automated="" if nested else automated_reason(message, sender.email),
     )
 
 
