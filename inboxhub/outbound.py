@@ -87,7 +87,9 @@ def deliver(outbound_id: int, *, account_id: int, last_attempt: bool) -> str:
         if not _claim(outbound_id):
             return "skipped"
         email = OutboundEmail.objects.get(pk=outbound_id)
-        message = EmailMessage(subject=email.subject, body=email.body, to=[email.to])
+        # RFC 3834: InboxHub's own mail is automatic, so no well-behaved robot answers it.
+        headers = {"Auto-Submitted": "auto-generated"}
+        message = EmailMessage(subject=email.subject, body=email.body, to=[email.to], headers=headers)
         try:
             message.send(fail_silently=False)
         except (smtplib.SMTPException, OSError) as exc:

@@ -69,6 +69,7 @@ def test_an_invite_reaches_the_mail_server_and_is_marked_sent(invite, admin, mai
     assert rcpt_tos == ["dee@alpha.example"]
     assert message["To"] == "dee@alpha.example"
     assert message["Subject"] == "Alice Admin invited you to Alpha on InboxHub"
+    assert message["Auto-Submitted"] == "auto-generated"  # RFC 3834: no auto-reply comes back
     assert re.search(r"http://testserver/invite/[\w-]+/[\w-]+/", message.get_content())
     [email] = outbound_emails(admin.account)
     assert (email.kind, email.state, email.attempts, email.error) == ("invite", "sent", 1, "")
