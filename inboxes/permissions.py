@@ -11,10 +11,7 @@ from django.db.models import Q, QuerySet
 
 from inboxes.models import Inbox, InboxAccess
 from inboxhub.models import Account, Membership
-
-
-def _same_account(member: Membership, inbox: Inbox) -> None:
-    assert member.account_id == inbox.account_id, "member and inbox in different accounts"
+from inboxhub.permissions import assert_same_account
 
 
 def _grants_of(member: Membership) -> QuerySet[InboxAccess]:
@@ -26,19 +23,19 @@ def _grants_of(member: Membership) -> QuerySet[InboxAccess]:
 
 def is_on_access_list(member: Membership, inbox: Inbox) -> bool:
     """Whether the inbox's access list names the member, directly or through a team."""
-    _same_account(member, inbox)
+    assert_same_account(member, inbox)
     return _grants_of(member).filter(inbox=inbox).exists()
 
 
 def can_act_in_inbox(member: Membership, inbox: Inbox) -> bool:
     """Reply, comment, assign, close, change a ticket (B6); the permission level does not widen it."""
-    _same_account(member, inbox)
+    assert_same_account(member, inbox)
     return inbox.access == Inbox.Access.EVERYONE or is_on_access_list(member, inbox)
 
 
 def can_view_inbox(member: Membership, inbox: Inbox) -> bool:
     """See the inbox and its conversations: whoever may act, and every admin (B6)."""
-    _same_account(member, inbox)
+    assert_same_account(member, inbox)
     return member.is_admin or can_act_in_inbox(member, inbox)
 
 

@@ -9,7 +9,7 @@ from inboxes.models import Contact, Conversation, Inbox, InboxAccess
 from inboxes.permissions import can_act_in_inbox, create_inbox_refusal, require_inbox_action
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
-from inboxhub.permissions import require
+from inboxhub.permissions import assert_same_account, require
 
 
 @transaction.atomic
@@ -40,15 +40,10 @@ def clean_inbox_name(account: Account, name: str, *, exclude: Inbox | None = Non
     return name
 
 
-def _same_account(by: Membership, *objects) -> None:
-    for obj in objects:
-        assert obj.account_id == by.account_id, "member and object in different accounts"
-
-
 @transaction.atomic
 def rename_inbox(inbox: Inbox, *, name: str, by: Membership) -> Inbox:
     """Rename an inbox (B2)."""
-    _same_account(by, inbox)
+    assert_same_account(by, inbox)
     require(by, "manage_inboxes")
     name = clean_inbox_name(inbox.account, name, exclude=inbox)
     if name != inbox.name:
@@ -93,7 +88,7 @@ def set_inbox_access(inbox: Inbox, *, access: str, members=(), teams=(), by: Mem
     would look like a restriction that is not there.
     """
     members, teams = list(members), list(teams)
-    _same_account(by, inbox, *members, *teams)
+    assert_same_account(by, inbox, *members, *teams)
     require(by, "manage_inboxes")
     _check_access(access, members, teams)
     # Two saves at once leave one whole list, not a mix of both.
@@ -107,7 +102,7 @@ def add_inbox(account: Account, *, name: str, access: str, members=(), teams=(),
     """Create another inbox with its access list and its own fallback address (E1, E2, A3)."""
     members, teams = list(members), list(teams)
     assert account.pk == by.account_id, "member and account differ"
-    _same_account(by, *members, *teams)
+    assert_same_account(by, *members, *teams)
     require(by, "manage_inboxes")
     # Lock the account row: two requests at once cannot both pass the one-inbox check of A3.
     Account.objects.select_for_update().filter(pk=account.pk).first()
@@ -133,7 +128,7 @@ def set_conversation_status(
     if status not in Conversation.Status.values:
         raise ValidationError({"status": "Choose open or closed."})
     if by is not None:
-        _same_account(by, conversation)
+        assert_same_account(by, conversation)
         require_inbox_action(by, conversation.inbox)
     if conversation.status != status:
         previous, conversation.status = conversation.status, status
@@ -152,7 +147,7 @@ def set_contact_owner(contact: Contact, owner: Membership | None, *, by: Members
     Any member may own a contact, free seats included: D4 keeps free seats out of automatic
     assignment at routing time, not here.
     """
-    _same_account(by, contact)
+    assert_same_account(by, contact)
     if owner is not None:
         assert owner.account_id == contact.account_id, "contact and owner in different accounts"
     require(by, "manage_inboxes")
@@ -185,7 +180,7 @@ def assign_conversation(
     Whoever may act in the inbox may assign it; a free-seat member only while
     nobody is assigned (B7). The assignee must be able to act in the inbox.
     """
-    _same_account(by, conversation)
+    assert_same_account(by, conversation)
     if assignee is not None:
         assert assignee.account_id == conversation.account_id, (
             "conversation and assignee in different accounts"

@@ -19,3 +19,9 @@ def can(member: Membership, action: str) -> bool:
 def require(member: Membership, action: str) -> None:
     if not can(member, action):
         raise PermissionDenied(f"Your permission level does not allow this ({action}).")
+
+
+def assert_same_account(by: Membership, *objects) -> None:
+    """A member acting on another account's object is a caller's bug, not a user's error (Tenancy)."""
+    for obj in objects:
+        assert obj.account_id == by.account_id, "member and object in different accounts"

@@ -8,12 +8,7 @@ from django.utils.text import slugify
 
 from inboxhub.audit import record_change
 from inboxhub.models import Account, AvailabilityChange, Membership, Team, User
-from inboxhub.permissions import require
-
-
-def _same_account(by: Membership, *objects) -> None:
-    for obj in objects:
-        assert obj.account_id == by.account_id, "member and object in different accounts"
+from inboxhub.permissions import assert_same_account, require
 
 
 def unique_username(account: Account, email: str) -> str:
@@ -73,7 +68,7 @@ def _super_admins_left(account: Account, *, without: Membership) -> int:
 @transaction.atomic
 def change_member(member: Membership, *, seat: str, permission: str, by: Membership) -> Membership:
     """Change a member's seat and permission level; the last super admin stays (A4)."""
-    _same_account(by, member)
+    assert_same_account(by, member)
     require(by, "manage_account")
     # Lock the account's super admins so two demotions at once cannot both pass the check.
     list(
@@ -100,7 +95,7 @@ def change_member(member: Membership, *, seat: str, permission: str, by: Members
 @transaction.atomic
 def remove_member(member: Membership, *, by: Membership) -> None:
     """Remove a member from the account; the last super admin cannot be removed (A4)."""
-    _same_account(by, member)
+    assert_same_account(by, member)
     require(by, "manage_account")
     list(
         Membership.objects.select_for_update().filter(account_id=member.account_id, permission="super_admin")
@@ -131,7 +126,7 @@ def create_team(account: Account, *, name: str, members=(), by: Membership) -> T
     """Create a team with the given members (A4)."""
     assert account.pk == by.account_id, "member and account differ"
     require(by, "manage_account")
-    _same_account(by, *members)
+    assert_same_account(by, *members)
     team = Team.objects.create(account=account, name=_clean_team_name(account, name))
     team.members.set(members)
     record_change(by, team, "team_created", members=[m.pk for m in members])
@@ -141,7 +136,7 @@ def create_team(account: Account, *, name: str, members=(), by: Membership) -> T
 @transaction.atomic
 def update_team(team: Team, *, name: str, members, by: Membership) -> Team:
     """Rename a team and set its members (A4)."""
-    _same_account(by, team, *members)
+    assert_same_account(by, team, *members)
     require(by, "manage_account")
     team.name = _clean_team_name(team.account, name, exclude=team)
     team.save(update_fields=["name"])
@@ -153,7 +148,7 @@ def update_team(team: Team, *, name: str, members, by: Membership) -> Team:
 @transaction.atomic
 def delete_team(team: Team, *, by: Membership) -> None:
     """Delete a team; its members stay in the account (A4)."""
-    _same_account(by, team)
+    assert_same_account(by, team)
     require(by, "manage_account")
     record_change(by, team, "team_deleted")
     team.delete()
@@ -162,7 +157,7 @@ def delete_team(team: Team, *, by: Membership) -> None:
 @transaction.atomic
 def set_availability(member: Membership, availability: str, *, by: Membership) -> Membership:
     """Set a member's own availability, Available or Away, with its history (D9)."""
-    _same_account(by, member)
+    assert_same_account(by, member)
     if availability not in Membership.Availability.values:
         raise ValidationError({"availability": "Choose Available or Away."})
     if by.pk != member.pk:

@@ -12,7 +12,7 @@ from inboxes.models import Conversation
 from inboxhub.audit import record_change
 from inboxhub.models import Membership, OutboundEmail
 from inboxhub.outbound import queue_email
-from inboxhub.permissions import require
+from inboxhub.permissions import assert_same_account, require
 from routing.engine import Load, decide_for, loads_of, name_of, plan_of
 from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
 from routing.permissions import PAID_SEAT_REASON, can_edit_routing
@@ -222,11 +222,6 @@ def route_reopened_conversation(conversation: Conversation) -> AssignmentDecisio
     return route_conversation(conversation, trigger=Trigger.REOPENED)
 
 
-def _assert_same_account(by: Membership, *objects) -> None:
-    for obj in objects:
-        assert obj.account_id == by.account_id, "member and object in different accounts"
-
-
 def free_seat_refusal(members) -> str | None:
     """The refusal for free-seat members among those picked for automatic assignment (D4), or None."""
     names = [m.user.full_name or m.user.email for m in members if not m.has_paid_seat]
@@ -254,7 +249,7 @@ def update_assignment_rule(
     `rule` may be unsaved (an inbox whose tab was never saved): it is created here.
     """
     members, teams = list(members), list(teams)
-    _assert_same_account(by, rule, *members, *teams)
+    assert_same_account(by, rule, *members, *teams)
     require(by, "manage_inboxes")
     if not can_edit_routing(by):
         raise PermissionDenied(PAID_SEAT_REASON)

@@ -11,7 +11,7 @@ from inboxes.permissions import require_inbox_action
 from inboxes.services import set_conversation_status
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
-from inboxhub.permissions import require
+from inboxhub.permissions import assert_same_account, require
 from routing.backlog import assign_backlog
 from routing.services import route_reopened_conversation
 from tickets.models import Pipeline, Stage, Ticket, TicketDefaults
@@ -178,15 +178,10 @@ def create_ticket(conversation: Conversation, *, by: Membership) -> Ticket:
     return ticket
 
 
-def _assert_same_account(by: Membership, *objects) -> None:
-    for obj in objects:
-        assert obj.account_id == by.account_id, "member and object in different accounts"
-
-
 @transaction.atomic
 def move_ticket(ticket: Ticket, stage: Stage, *, by: Membership) -> Ticket:
     """Move a ticket to another stage of its pipeline; a closed stage closes its conversation (H4, C11)."""
-    _assert_same_account(by, ticket, stage)
+    assert_same_account(by, ticket, stage)
     conversation = ticket.conversation
     require_inbox_action(by, conversation.inbox)
     if stage.pipeline_id != ticket.pipeline_id:
@@ -220,7 +215,7 @@ def move_ticket(ticket: Ticket, stage: Stage, *, by: Membership) -> Ticket:
 @transaction.atomic
 def set_ticket_priority(ticket: Ticket, priority: str, *, by: Membership) -> Ticket:
     """Set a ticket's priority (H4)."""
-    _assert_same_account(by, ticket)
+    assert_same_account(by, ticket)
     require_inbox_action(by, ticket.conversation.inbox)
     if priority not in TicketDefaults.Priority.values:
         raise ValidationError({"priority": "Choose a priority."})
@@ -234,7 +229,7 @@ def set_ticket_priority(ticket: Ticket, priority: str, *, by: Membership) -> Tic
 @transaction.atomic
 def set_ticket_owner(ticket: Ticket, owner: Membership | None, *, by: Membership) -> Ticket:
     """Give a ticket to a member of the account, or to nobody (H4)."""
-    _assert_same_account(by, ticket, *([owner] if owner is not None else []))
+    assert_same_account(by, ticket, *([owner] if owner is not None else []))
     require_inbox_action(by, ticket.conversation.inbox)
     owner_id = owner.pk if owner is not None else None
     if owner_id != ticket.owner_id:
