@@ -56,8 +56,44 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
         .exclude(Exists(decided))
         .order_by("created_at", "pk")[:limit]
     )
-    if not waiting:
-        return []
+    return _decide(rule, waiting, Trigger.NEW) if waiting else []
+
+
+# No savepoint: it always runs as part of a bigger change (a message's ingest, a backlog step).
+@transaction.atomic(savepoint=False)
+def route_conversation(conversation: Conversation, *, trigger: str) -> AssignmentDecision | None:
+    """Give one waiting conversation to whom the inbox's rule says, and record why (D2–D8).
+
+    For the backlog and reopened conversations; new mail goes through
+    `route_waiting`. A conversation that is closed or has an assignee already
+    (a person's choice, or an earlier run of a retried task) is left alone:
+    None. None too when the inbox assigns nothing automatically.
+    """
+    waiting = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("inbox", "contact__owner__user")
+        .filter(account_id=conversation.account_id, pk=conversation.pk)
+        .first()
+    )
+    if waiting is None or waiting.assignee_id is not None or waiting.status != Conversation.Status.OPEN:
+        return None
+    rule = (
+        AssignmentRule.objects.select_for_update()
+        .filter(account_id=waiting.account_id, inbox_id=waiting.inbox_id, enabled=True)
+        .first()
+    )
+    if rule is None:
+        return None
+    [record] = _decide(rule, [waiting], trigger)
+    conversation.assignee = waiting.assignee
+    return record
+
+
+def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> list[AssignmentDecision]:
+    """Decide each conversation in turn, counting the ones before it, then write them all (D7, D8).
+
+    The caller holds the rule's row lock: no other decision of this inbox reads or writes meanwhile.
+    """
     decided_at = timezone.now()
     plan = plan_of(rule)
     people = list(plan.members)
@@ -70,16 +106,20 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
         # A microsecond apart: the log and the tie-break keep the order the decisions were made in.
         moment = decided_at + timedelta(microseconds=position)
         decision = decide_for(plan, conversation, loads)
+        # Recorded before the load counts this decision: the log shows what was weighed.
+        records.append(_record(conversation, decision, snapshot, trigger, moment))
         if decision.chosen is not None:
             load = loads.setdefault(decision.chosen.pk, Load())
             load.open, load.last_assigned_at = load.open + 1, moment
             conversation.assignee = decision.chosen
             states[decision.chosen.pk] = AssigneeState(
-                account_id=account_id, inbox_id=inbox_id, member=decision.chosen, last_assigned_at=moment
+                account_id=rule.account_id,
+                inbox_id=rule.inbox_id,
+                member=decision.chosen,
+                last_assigned_at=moment,
             )
         if decision.notify_owner is not None:
             _tell_away_owner(conversation, decision.notify_owner)
-        records.append(_record(conversation, decision, snapshot, Trigger.NEW, moment))
     Conversation.objects.bulk_update([c for c in waiting if c.assignee_id], ["assignee"])
     AssigneeState.objects.bulk_create(
         list(states.values()),
@@ -88,55 +128,6 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
         update_fields=["last_assigned_at"],
     )
     return AssignmentDecision.objects.bulk_create(records)
-
-
-# No savepoint: it always runs as part of a bigger change (a message's ingest, a backlog step).
-@transaction.atomic(savepoint=False)
-def route_conversation(conversation: Conversation, *, trigger: str) -> AssignmentDecision | None:
-    """Give a waiting conversation to whom the inbox's rule says, and record the decision and why (D2–D8).
-
-    The rule's row lock serialises the decisions of one inbox, so any number
-    of workers stays fair and never assigns one conversation twice (D7); it is
-    taken as late as it can be, once the people are read, and held to the
-    end of the caller's transaction. A conversation that is closed or has an
-    assignee already (a person's choice, or an earlier run of a retried task)
-    is left alone: None. None too when the inbox assigns nothing automatically.
-    """
-    waiting = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("inbox", "contact__owner__user")
-        .filter(account_id=conversation.account_id, pk=conversation.pk)
-        .first()
-    )
-    if waiting is None or waiting.assignee_id is not None or waiting.status != Conversation.Status.OPEN:
-        return None
-    rule = _enabled_rule(waiting, lock=False)
-    if rule is None:
-        return None
-    decided_at = timezone.now()  # before the people are read: they are as of this moment
-    plan = plan_of(rule)
-    locked = _enabled_rule(waiting, lock=True)
-    if locked is None:
-        return None  # switched off meanwhile
-    if locked.updated_at != rule.updated_at:
-        rule, plan = locked, plan_of(locked)  # changed meanwhile: read it again, under the lock
-    owner = waiting.contact.owner
-    if rule.assign_to == AssignmentRule.AssignTo.SPECIFIC:
-        people = plan.members
-    else:
-        people = [owner] if owner is not None else []
-    decision = decide_for(plan, waiting, loads_of(waiting.inbox, people))
-    if decision.chosen is not None:
-        Conversation.objects.filter(account_id=waiting.account_id, pk=waiting.pk).update(
-            assignee=decision.chosen
-        )
-        conversation.assignee = decision.chosen
-        _assigned_now(waiting, decision.chosen)
-    if decision.notify_owner is not None:
-        _tell_away_owner(waiting, decision.notify_owner)
-    record = _record(waiting, decision, plan.snapshot(rule), trigger, decided_at)
-    record.save(force_insert=True)
-    return record
 
 
 def _record(conversation: Conversation, decision, rule: dict, trigger: str, moment) -> AssignmentDecision:
@@ -151,29 +142,6 @@ def _record(conversation: Conversation, decision, rule: dict, trigger: str, mome
         chosen=decision.chosen,
         summary=decision.summary,
         created_at=moment,
-    )
-
-
-def _enabled_rule(conversation: Conversation, *, lock: bool) -> AssignmentRule | None:
-    rules = AssignmentRule.objects.select_for_update() if lock else AssignmentRule.objects
-    return rules.filter(
-        account_id=conversation.account_id, inbox_id=conversation.inbox_id, enabled=True
-    ).first()
-
-
-def _assigned_now(conversation: Conversation, member: Membership) -> None:
-    # Under the rule's lock, so the times follow the order of the decisions (the tie-break of D7).
-    state = AssigneeState(
-        account_id=conversation.account_id,
-        inbox_id=conversation.inbox_id,
-        member=member,
-        last_assigned_at=timezone.now(),
-    )
-    AssigneeState.objects.bulk_create(
-        [state],
-        update_conflicts=True,
-        unique_fields=["account", "inbox", "member"],
-        update_fields=["last_assigned_at"],
     )
 
 

@@ -246,5 +246,7 @@ def test_conversations_waiting_together_are_decided_in_one_pass_fairly(admin, in
     assert [d.conversation_id for d in decisions] == [c.pk for c in waiting]
     assert [d.chosen for d in decisions] == [ada, ben, ada, ben, ada]
     assert decisions[2].summary == "Assigned to Ada Lovelace: available, 1 open, fewest of 2 candidates"
+    # The log keeps the loads as weighed, before the decision counted: 1 open each at the third.
+    assert [c["open"] for c in decisions[2].candidates] == [1, 1]
     with scope(account=admin.account):
         assert route_waiting(admin.account_id, inbox.pk) == []  # each is decided once
