@@ -42,12 +42,14 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
     view = request.GET.get("view", selectors.DEFAULT_VIEW)
     if view not in selectors.VIEWS:
         view = selectors.DEFAULT_VIEW
-    context = {"inboxes": inboxes, "inbox": inbox, "view": view, "views": selectors.VIEWS}
+    context = {"inboxes": inboxes, "inbox": inbox, "view": view}
     if inbox is not None:
         context["page"] = selectors.conversation_page(
             inbox, view=view, member=request.member, cursor=request.GET.get("before")
         )
-        context["counts"] = selectors.view_counts(inbox, request.member)
+        counts = selectors.view_counts(inbox, request.member)
+        context["views"] = [(key, label, counts.get(key)) for key, label in selectors.VIEWS.items()]
+        context["counts"] = counts
     return render(request, "inboxes/index.html", context)
 
 
