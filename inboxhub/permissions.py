@@ -16,9 +16,16 @@ def can(member: Membership, action: str) -> bool:
     return member.permission in ACTIONS[action]
 
 
+# What a refused member reads (the 403 page shows it): who may, in the product's words.
+REFUSALS = {
+    "manage_account": "Only super admins can manage this account's members, seats and teams.",
+    "manage_inboxes": "Only super admins and account admins can open inbox settings.",
+}
+
+
 def require(member: Membership, action: str) -> None:
     if not can(member, action):
-        raise PermissionDenied(f"Your permission level does not allow this ({action}).")
+        raise PermissionDenied(REFUSALS[action])
 
 
 def assert_same_account(by: Membership, *objects) -> None:

@@ -10,7 +10,9 @@ def test_a_free_agent_opening_inbox_settings_reads_why_not(page, demo):
     response = page.goto("/a/acme/settings/inboxes/")
     assert response.status == 403
     expect(page.get_by_role("heading", level=1)).to_have_text("You can't do this here")
-    expect(page.get_by_role("main")).to_contain_text("Your permission level does not allow this")
+    expect(page.get_by_role("main")).to_contain_text(
+        "Only super admins and account admins can open inbox settings."
+    )
     screenshot(page, "error-403")
     assert_accessible(page)
     assert_fits_mobile(page)

@@ -11,7 +11,7 @@ def test_a_free_agent_opening_inbox_settings_reads_why_not(client, agent):
     assert response.status_code == 403
     assert response.text.count("<h1>") == 1 and "<main" in response.text
     assert "do this here</h1>" in response.text
-    assert "Your permission level does not allow this" in response.text
+    assert "Only super admins and account admins can open inbox settings." in response.text
 
 
 def test_a_missing_page_and_another_accounts_page_answer_the_same_404(client, agent, outsider):
