@@ -132,13 +132,31 @@ def test_a_subject_prefix_alone_is_not_a_forward(prefix):
     assert parse_message(raw.encode()).forwarded is None
 
 
-def test_a_forward_in_another_language_is_read_by_the_fallback_library():
+def test_a_gmail_forward_in_italian_is_read_by_the_own_patterns():
     original = parse_sample("other/generic_gmail_it.eml").forwarded
     assert (original.client, original.sender.email, original.subject) == (
-        "generic",
+        "gmail",
         "ingrid.svensson@kund.example",
         "Fattura 4711 non pagata",
     )
+
+
+def test_an_outlook_2019_attribution_under_a_forward_prefix_is_read_as_a_forward():
+    text = (
+        'FYI\n\nOn 04/03/2024 10:15, "Ingrid Svensson" <ingrid.svensson@kund.example> wrote:\n\n'
+        "    Our invoice 4711 is still unpaid.\n"
+    )
+    parsed = parse_message(f"From: a@alpha.example\nSubject: FW: Invoice 4711\n\n{text}".encode())
+    assert (parsed.forwarded.client, parsed.forwarded.sender.name, parsed.forwarded.sender.email) == (
+        "outlook",
+        "Ingrid Svensson",
+        "ingrid.svensson@kund.example",
+    )
+
+
+def test_the_same_attribution_under_a_reply_subject_is_a_reply():
+    text = 'On 04/03/2024 10:15, "Ingrid Svensson" <ingrid.svensson@kund.example> wrote:\n\n    Unpaid.\n'
+    assert parse_message(f"From: a@alpha.example\nSubject: Invoice 4711\n\n{text}".encode()).forwarded is None
 
 
 def test_the_fallback_library_keeps_only_the_original_ccs():

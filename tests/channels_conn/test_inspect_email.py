@@ -65,3 +65,38 @@ def test_it_reads_a_forward_from_stdin():
 def test_a_missing_file_is_a_clear_command_error():
     with pytest.raises(CommandError, match="Cannot read /nonexistent/mail.eml: No such file or directory"):
         call_command("inspect_email", "/nonexistent/mail.eml")
+
+
+def inspect_many(*paths: Path) -> list[dict]:
+    out = io.StringIO()
+    call_command("inspect_email", *map(str, paths), stdout=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_several_files_print_one_json_object_a_line_each_with_its_file():
+    first, second = SAMPLES / "forwards" / "outlook_de.eml", SAMPLES / "other" / "reply_outlook_re.eml"
+    lines = inspect_many(first, second)
+    assert [(line["file"], line["is_forwarded"]) for line in lines] == [
+        (str(first), True),
+        (str(second), False),
+    ]
+    assert lines[0]["original_sender"]["email"] == "ingrid.svensson@kund.example"
+
+
+def test_a_directory_prints_a_line_for_each_of_its_messages_in_name_order_and_skips_its_json():
+    folder = SAMPLES / "forwards"
+    lines = inspect_many(folder)
+    assert [line["file"] for line in lines] == sorted(str(p) for p in folder.glob("*.eml"))
+    assert all(line["is_forwarded"] for line in lines)
+
+
+def test_an_unreadable_file_among_several_gives_its_error_line_and_the_others_are_read(tmp_path):
+    lines = inspect_many(tmp_path / "missing.eml", SAMPLES / "forwards" / "gmail_en.eml")
+    assert lines[0] == {"file": str(tmp_path / "missing.eml"), "error": lines[0]["error"]}
+    assert "Cannot read" in lines[0]["error"] and lines[1]["is_forwarded"] is True
+
+
+def test_one_file_still_prints_one_indented_object():
+    out = io.StringIO()
+    call_command("inspect_email", str(SAMPLES / "forwards" / "gmail_en.eml"), stdout=out)
+    assert out.getvalue().startswith('{\n  "is_forwarded": true')

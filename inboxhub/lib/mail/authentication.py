@@ -10,12 +10,15 @@ authenticated without any lookup. `evaluate_offline` serves `inspect_email`.
 Every lookup goes through `inboxhub.lib.mail.dns`: at most `DNS_BUDGET` seconds
 per message, answers cached by TTL. A DNS that does not answer gives
 `temperror`, never a stuck call. A DMARC `p=reject`/`quarantine` failure
-is flagged as possible spoofing; the message is kept either way.
+is flagged as possible spoofing; the message is kept either way. A DKIM key
+that is missing, malformed or revoked is that signature's result with its
+reason (RFC 6376 6.1.2), never a logged error: it is the sender's doing.
 """
 
 import email.utils
 import enum
 import ipaddress
+import logging
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ import authres
 import dkim
 import spf
 from django.conf import settings
+from dkim.util import InvalidTagValueList, parse_tag_value
 
 from inboxhub.lib.mail.dns import DNSTempError, Resolver, get_resolver, time_budget
 from inboxhub.lib.mail.dnsrecords import dmarc_records, organizational_domain, record_tags
@@ -35,6 +39,8 @@ from inboxhub.lib.mail.dnsrecords import dmarc_records, organizational_domain, r
 DNS_BUDGET = 3.0  # seconds of DNS per message, all checks together
 MAX_SIGNATURES = 10  # DKIM signatures checked per message; more is abuse (each costs a lookup and RSA)
 MIN_KEY_BITS = 1024  # RFC 8301: shorter RSA keys do not verify
+
+logger = logging.getLogger(__name__)
 
 
 class Method(enum.StrEnum):
@@ -182,7 +188,8 @@ def _failure_reason(
         return f"spf=pass ({spf_mailfrom['domain']}, not aligned)"
     if not dkim_results:
         return "dkim=none"
-    return f"dkim={dkim_results[0]['result']}"
+    first = dkim_results[0]
+    return f"dkim={first['result']}" + (f" ({first['reason']})" if first["reason"] else "")
 
 
 # --- DKIM (dkimpy) ----------------------------------------------------------------------
@@ -197,38 +204,130 @@ def _check_dkim(raw: bytes, resolver: Resolver) -> list[dict[str, Any]]:
     count = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
     results = []
     for index in range(min(count, MAX_SIGNATURES)):
-        results.append(_verify_signature(verifier, index, resolver))
+        result = _verify_signature(verifier, index, resolver)
+        if result["result"] != "pass":
+            logger.debug("DKIM d=%(domain)s s=%(selector)s: %(result)s (%(reason)s)", result)
+        results.append(result)
     return results
 
 
-def _verify_signature(verifier: dkim.DKIM, index: int, resolver: Resolver) -> dict[str, Any]:
-    key_found = []
+class _KeyProblem(Exception):
+    """The key record of a signature says why it cannot verify: a verdict, never an error to log.
 
-    def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
-        records = resolver.txt(name.decode("ascii", "replace"))
-        key_found.append(bool(records))
-        return records[0] if records else None
+    Raised from the DNS function handed to dkimpy, which lets it through: dkimpy
+    would otherwise log each such record as an ERROR (issue #15) and only answer False.
+    """
+
+    def __init__(self, result: str, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
+
+
+def _verify_signature(verifier: dkim.DKIM, index: int, resolver: Resolver) -> dict[str, Any]:
+    def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
+        key_name = name.decode("utf-8", "replace").rstrip(".")  # a UTF-8 d= is looked up as IDNA
+        try:
+            records = resolver.txt(key_name)
+        except DNSTempError as exc:
+            raise _KeyProblem("temperror", f"no DNS answer for {key_name} in time") from exc
+        return _usable_key(key_name, records)
 
     verifier.signature_fields = {}
-    result, reason = "fail", ""
     try:
         if verifier.verify(idx=index, dnsfunc=dnsfunc):
-            result = "pass"
-        elif key_found == [False]:
-            result, reason = "permerror", "no key"
-    except DNSTempError:
-        result = "temperror"
+            result, reason = "pass", ""
+        else:
+            result, reason = "fail", "signature did not verify"
+    except _KeyProblem as problem:
+        result, reason = problem.result, problem.reason
     except dkim.ValidationError as exc:
-        reason = "body hash mismatch" if "body hash" in str(exc) else str(exc)[:80]
-    except Exception as exc:  # a malformed signature or key is that signature's permerror
-        result, reason = "permerror", str(exc)[:80]
+        result, reason = _signature_problem(str(exc))
+    except Exception as exc:  # a malformed signature is that signature's permerror
+        result, reason = "permerror", f"malformed signature: {_plain(str(exc))}"
+        if not verifier.signature_fields:
+            reason = "unreadable signature"
     fields = verifier.signature_fields or {}
     return {
         "domain": _domain_text(fields.get(b"d", b"")),
         "selector": fields.get(b"s", b"").decode("ascii", "replace"),
         "result": result,
-        "reason": reason,
+        "reason": _shortened(reason),
     }
+
+
+def _usable_key(key_name: str, records: list[bytes]) -> bytes:
+    """The first key record at `key_name` that can verify; otherwise why none can (RFC 6376 6.1.2).
+
+    Several records may be published (a key being rolled over); any of them may be used.
+    """
+    if not any(record.strip() for record in records):
+        raise _KeyProblem("permerror", f"no key published at {key_name}")
+    problems = []
+    for record in records:
+        try:
+            _check_key_record(key_name, record)
+        except _KeyProblem as problem:
+            problems.append(problem)
+        else:
+            return record
+    raise problems[0]
+
+
+def _check_key_record(key_name: str, record: bytes) -> None:
+    try:
+        tags = parse_tag_value(record)
+    except InvalidTagValueList:
+        raise _KeyProblem("permerror", f"unreadable key record at {key_name}") from None
+    if b"p" in tags and not tags[b"p"].strip():
+        # RFC 6376 6.1.2 step 6: an empty p= means the key was revoked, a failed signature check.
+        raise _KeyProblem("fail", f"key revoked at {key_name}")
+    service = tags.get(b"s", b"*").strip()
+    if service not in (b"*", b"email"):  # RFC 6376 3.6.1: a key for other services is ignored
+        text = service.decode("ascii", "replace")
+        raise _KeyProblem("permerror", f"key at {key_name} is for s={text}, not email")
+    try:
+        _, bits, key_type, _ = dkim.evaluate_pk(key_name.encode(), record)
+    except dkim.NaClNotFoundError:
+        raise _KeyProblem("permerror", f"ed25519 key at {key_name}: ed25519 is not checked") from None
+    except Exception as exc:  # dkimpy's KeyFormatError, and binascii.Error for bad base64
+        raise _KeyProblem("permerror", f"malformed key at {key_name}: {_key_error(exc)}") from None
+    if key_type == b"rsa" and bits < MIN_KEY_BITS:
+        raise _KeyProblem("permerror", f"key at {key_name} has {bits} bits, fewer than {MIN_KEY_BITS}")
+
+
+def _key_error(exc: Exception) -> str:
+    text = str(exc)
+    if text == "bad version":
+        return "v= is not DKIM1"
+    if text.startswith(("could not parse", "Incorrect padding", "Invalid base64", "Non-base64")):
+        return "p= is not a public key"
+    if text.startswith("incomplete RSA public key"):
+        return "no p= tag"
+    return _plain(text)
+
+
+def _signature_problem(text: str) -> tuple[str, str]:
+    """The result and reason for a signature dkimpy refused to check, or whose body changed."""
+    if text.startswith("body hash mismatch"):
+        return "fail", "body hash mismatch"
+    if text.startswith("x= value is past"):
+        return "fail", "signature expired"
+    return "permerror", f"malformed signature: {_plain(text)}"
+
+
+_BYTES_REPR = re.compile(r"""\bb(['"])(.*?)\1""")
+
+
+def _plain(text: str) -> str:
+    """dkimpy's message without Python's bytes notation: "missing d=", not "missing b'd'="."""
+    return _BYTES_REPR.sub(r"\2", text)
+
+
+def _shortened(reason: str, limit: int = 160) -> str:
+    """One line (tag values may hold folded whitespace) of at most `limit` characters."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 # --- SPF (pyspf) ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from email import errors, policy
+from email.header import decode_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from html import unescape
@@ -20,12 +21,15 @@ import nh3
 from inboxhub.lib.html_nesting import parse_cost_refusal
 from inboxhub.lib.mail import forwarding
 from inboxhub.lib.mail.automated import automated_reason
+from inboxhub.lib.mail.dsn import DeliveryReport, read_delivery_report
 
 MAX_PARTS = 1000
 MAX_DEPTH = 50
 MAX_FILENAME_LENGTH = 200
 # Bounces and digests carry messages/rfc822 parts that nobody forwarded.
 _NOT_FORWARDS = ("multipart/report", "multipart/digest")
+# Bounces that are not multipart/report, named as their software signs them.
+_DELIVERY_SYSTEM = re.compile(r"\bmail delivery (?:subsystem|system)\b|\bmailer-daemon\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
     # Why a machine sent it (a bounce, an auto-reply, list mail), or "": such mail starts nothing automatic.
     automated: str = ""
+    # What a bounce reports (RFC 3464), or None: which message failed, for whom, why.
+    delivery_report: DeliveryReport | None = None
 
 
 @dataclass
@@ -203,13 +209,17 @@ def _read_message(message: EmailMessage, defects: list[str], *, nested: bool) ->
     subject = _header_text(message, "subject", defects)
     date = _date(message, defects)
     forwarded, text_without_forward_header = None, text
+    sender = _sender(message, defects)
     if message.get_content_type() in _NOT_FORWARDS:
+        body.attached_messages.clear()
+    elif _DELIVERY_SYSTEM.search(sender.name):
+        # A bounce that is not multipart/report returns the failed message: nobody forwarded it.
+        defects.extend(_attached_defects(body.attached_messages))
         body.attached_messages.clear()
     if not nested:
         forwarded, text_without_forward_header = _forward(
             body, text=text, html=html, subject=subject, date=date, defects=defects
         )
-    sender = _sender(message, defects)
     return ParsedMessage(
         message_id=_first_id(_raw_header(message, "message-id", defects)),
         in_reply_to=_ids(_raw_header(message, "in-reply-to", defects)),
@@ -227,7 +237,13 @@ def _read_message(message: EmailMessage, defects: list[str], *, nested: bool) ->
         text_without_forward_header=text_without_forward_header,
         defects=list(dict.fromkeys(defects)),
         automated="" if nested else automated_reason(message, sender.email),
+        delivery_report=None if nested else read_delivery_report(message, sender.email),
     )
+
+
+def _attached_defects(messages: list[EmailMessage]) -> list[str]:
+    parts = (part for message in messages for part in message.walk())
+    return [f"attached message: {type(defect).__name__}" for part in parts for defect in part.defects]
 
 
 def _read_body(message: EmailMessage, defects: list[str]) -> _Body:
@@ -265,11 +281,13 @@ def _forward(
         return _from_inline(inline, default_tz, defects), inline.text_without_forward_header
     if body.attached_messages:
         inner_defects: list[str] = []
-        inner = _read_message(body.attached_messages[0], inner_defects, nested=True)
+        attached = body.attached_messages[0]
+        inner = _read_message(attached, inner_defects, nested=True)
         defects.extend(f"attached message: {defect}" for defect in inner_defects)
+        sender = _forwarded_sender(inner.sender, _raw_header(attached, "from", defects))
         original = ForwardedOriginal(
             client="rfc822",
-            sender=inner.sender,
+            sender=sender,
             subject=inner.subject,
             date=inner.date,
             cc=inner.cc,
@@ -284,10 +302,14 @@ def _forward(
 def _from_inline(
     inline: forwarding.InlineForward, default_tz: tzinfo, defects: list[str]
 ) -> ForwardedOriginal:
-    senders = _addresses_from_text("from", inline.from_header, defects)
-    sender = senders[0] if len(senders) == 1 else Address(name="", email="")
-    if len(senders) != 1:
-        defects.append("forwarded sender could not be read unambiguously")
+    if "@" not in inline.from_header:
+        # Exchange and some web mailers write the name alone: keep the name.
+        sender = Address(name=inline.from_header.strip().strip("\"'*").strip(), email="")
+    else:
+        senders = _addresses_from_text("from", inline.from_header, defects)
+        sender = senders[0] if len(senders) == 1 and senders[0].email else _clear_sender(inline.from_header)
+        if not sender.email:
+            defects.append("forwarded sender could not be read unambiguously")
     return ForwardedOriginal(
         client=inline.client,
         sender=sender,
@@ -299,6 +321,61 @@ def _from_inline(
         to=[a for a in _addresses_from_text("to", inline.to_header, defects) if a.email],
         date_text=inline.date_text,
     )
+
+
+# A display name and one angle address, the only "@" of the value: no other address to be taken for it.
+_CLEAR_SENDER = re.compile(r"^\s*(?P<name>[^<>@]*?)\s*<(?P<email>[^\s<>@]+@[^\s<>@]+)>\s*$")
+
+
+def _clear_sender(value: str) -> Address:
+    """The sender of a From whose display name has harmless flaws (a stray quote, a broken encoded
+    word), when its one address stands clear; an empty Address otherwise."""
+    match = _CLEAR_SENDER.match(value)
+    if not match or not _PLAIN_ADDRESS.fullmatch(match.group("email")):
+        return Address(name="", email="")
+    return Address(name=_loose_name(match.group("name")), email=match.group("email").lower())
+
+
+def _forwarded_sender(sender: Address, raw_from: str) -> Address:
+    """The attached original's sender: a name the parser left encoded or undecodable is read once more,
+    a clear address kept however flawed the name, an old "addr (Name)" comment taken for the name."""
+    if not sender.email:
+        return _clear_sender(raw_from)
+    if "=?" in sender.name or _SURROGATES.search(sender.name):
+        cleared = _clear_sender(raw_from)
+        return Address(name=cleared.name or _loose_name(sender.name), email=sender.email)
+    comment = _ADDRESS_COMMENT.match(raw_from)
+    if not sender.name and comment and comment.group("email").lower() == sender.email:
+        return Address(name=" ".join(comment.group("name").split()), email=sender.email)
+    return sender
+
+
+_ADDRESS_COMMENT = re.compile(r"^\s*(?P<email>[^\s<>()@]+@[^\s<>()@]+)\s*\((?P<name>[^()]+)\)\s*$")
+
+
+def _loose_name(name: str) -> str:
+    """A display name read as a person would: encoded words decoded even when unterminated or of an
+    unknown charset (as UTF-8, else Windows-1252), quotes dropped."""
+    name = name.strip().strip('"')
+    if "=?" in name and not re.search(r"\?=\s*$", name):
+        name += "?="
+    try:
+        parts = decode_header(name)
+    except Exception:
+        parts = [(name, None)]
+    decoded = "".join(_part_text(part, charset) for part, charset in parts)
+    return " ".join(decoded.replace('"', "").split())
+
+
+def _part_text(part: bytes | str, charset: str | None) -> str:
+    if isinstance(part, str):
+        part = part.encode("utf-8", "surrogateescape")
+    for codec in (charset, "utf-8"):
+        try:
+            return part.decode(codec or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return part.decode("cp1252", errors="replace")
 
 
 # --- headers ---
