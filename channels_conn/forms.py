@@ -3,6 +3,7 @@
 from django import forms
 
 from channels_conn.models import FallbackAddress
+from inboxhub.forms import OneLineField
 
 SIGNATURE_MAX_LENGTH = 20_000
 
@@ -16,7 +17,7 @@ class FallbackAddressForm(forms.Form):
         help_text="Off: the inbox still receives email, but replies cannot be sent from it.",
     )
     from_name_mode = forms.ChoiceField(label="From name", choices=FallbackAddress.FromName.choices)
-    company_name = forms.CharField(
+    company_name = OneLineField(
         label="Company name",
         max_length=100,
         error_messages={"required": "Enter the company name contacts will see."},

@@ -10,5 +10,4 @@ urlpatterns = [
     path("preview/", views.preview, name="preview"),
     path("check-domain/", views.check_domain, name="check_domain"),
     path("signature/editor-html/", views.editor_html, name="editor_html"),
-    path("verify/", views.verify, name="verify"),
 ]

@@ -1,15 +1,21 @@
 """Prove that the owner of a custom from address wants InboxHub to send in its name (C4).
 
-*Verify address* mails a signed link to the address. The link names the fallback
-address, the custom address and a nonce stored on the row: it works once (the nonce is
-cleared when used), only for that exact address (changing the address clears the nonce
-and the verification), only for the newest link sent, and for 24 hours.
+*Verify address* mails a signed link to the address. Whoever controls that
+mailbox confirms it: the link needs no InboxHub login, because it proves only
+that the mailbox received it, and it grants nothing else. Opening the link
+(GET) changes nothing, so a mail scanner that fetches links verifies nothing;
+the page's *Verify* button (POST) does. The link names the account, the
+fallback address, the custom address and a nonce stored on the row: it
+verifies only that exact address (changing the address clears the nonce and
+the verification), only while it is the newest link sent, and for 24 hours.
+A second confirmation of a verified address answers "already verified".
 
 The mail is queued (`inboxhub.outbound`) and a worker delivers it through the
 configured outbound `EMAIL_HOST`/`EMAIL_PORT`; the settings page shows when that failed.
 """
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core import signing
@@ -17,23 +23,58 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_scopes import scope
 
 from channels_conn.models import FallbackAddress
 from inboxhub.audit import record_change
-from inboxhub.models import Membership, OutboundEmail
+from inboxhub.models import Account, Membership, OutboundEmail
 from inboxhub.outbound import queue_email
 from inboxhub.permissions import require
 
 SALT = "channels_conn.verification.custom-from-address"
 MAX_AGE = timedelta(hours=24)
 
+NOT_VALID = (
+    "This verification link is not valid. Open the link exactly as it appears in the email, "
+    "or ask for a new one."
+)
+EXPIRED = "This verification link has expired: links work for 24 hours."
+CHANGED = (
+    "This link was sent to {sent_to}, but the inbox's from address has changed since. Nothing was verified."
+)
+REPLACED = "This verification link was replaced by a newer one. Open the newest email, or ask for a new link."
 
-class LinkRefused(Exception):
-    """The link cannot verify anything; the message says why, in the user's words."""
+
+class LinkState:
+    do_not_call_in_templates = True  # templates read its names as constants
+    READY = "ready"  # genuine and current: the page asks to confirm
+    VERIFIED = "verified"  # this confirmation verified the address
+    ALREADY_VERIFIED = "already_verified"  # the address was verified before: nothing to do
+    REFUSED = "refused"  # verifies nothing; `refusal` says why
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """What a verification link does now, and for which account, inbox and address it was made."""
+
+    state: str
+    sent_to: str = ""
+    refusal: str = ""
+    # None when the link names nothing that exists (tampered, or the inbox was deleted).
+    fallback_address: FallbackAddress | None = None
+
+    @property
+    def account(self) -> Account | None:
+        return self.fallback_address.account if self.fallback_address else None
+
+    @property
+    def inbox(self):
+        return self.fallback_address.channel.inbox if self.fallback_address else None
 
 
 def make_token(fallback_address: FallbackAddress) -> str:
     payload = {
+        "c": fallback_address.account_id,
         "f": fallback_address.pk,
         "a": fallback_address.custom_from_address.lower(),
         "n": fallback_address.custom_from_nonce,
@@ -41,23 +82,83 @@ def make_token(fallback_address: FallbackAddress) -> str:
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def read_token(token: str) -> dict:
-    """The payload of a genuine, unexpired link; LinkRefused otherwise."""
+def _read_token(token: str) -> tuple[dict | None, bool]:
+    """The payload of a genuinely signed link and whether it has expired; (None, False) when forged."""
     try:
-        payload = signing.loads(token, salt=SALT, max_age=MAX_AGE)
+        payload, expired = signing.loads(token, salt=SALT, max_age=MAX_AGE), False
     except signing.SignatureExpired:
-        raise LinkRefused(
-            "This verification link has expired: links work for 24 hours. "
-            "Send a new one from the settings page."
-        ) from None
+        # Signed by us, only too old: read it anyway, to say which account and inbox it was for.
+        payload, expired = signing.loads(token, salt=SALT), True
     except signing.BadSignature:
-        raise LinkRefused(
-            "This verification link is not valid. Open the link exactly as it appears in the email, "
-            "or send a new one."
-        ) from None
-    if not isinstance(payload, dict) or not {"f", "a", "n"} <= payload.keys():
-        raise LinkRefused("This verification link is not valid. Send a new one from the settings page.")
-    return payload
+        return None, False
+    if not isinstance(payload, dict) or not {"c", "f", "a", "n"} <= payload.keys():
+        return None, False
+    return payload, expired
+
+
+def _fallback_address_named(payload: dict, *, lock: bool = False) -> FallbackAddress | None:
+    """The fallback address the link names, read in its account's scope; None when it is gone."""
+    account = Account.objects.filter(pk=payload["c"]).first()
+    if account is None:
+        return None
+    with scope(account=account):
+        rows = FallbackAddress.objects.select_related("account", "channel__inbox")
+        if lock:
+            rows = rows.select_for_update(of=("self",))
+        return rows.filter(account=account, pk=payload["f"]).first()
+
+
+def _check(payload: dict, expired: bool, fallback_address: FallbackAddress | None) -> LinkCheck:
+    sent_to = payload["a"]
+    if fallback_address is None:
+        return LinkCheck(LinkState.REFUSED, sent_to, NOT_VALID)
+    if sent_to != fallback_address.custom_from_address.lower():
+        return LinkCheck(LinkState.REFUSED, sent_to, CHANGED.format(sent_to=sent_to), fallback_address)
+    if fallback_address.custom_from_verified:
+        return LinkCheck(LinkState.ALREADY_VERIFIED, sent_to, fallback_address=fallback_address)
+    if expired:
+        return LinkCheck(LinkState.REFUSED, sent_to, EXPIRED, fallback_address)
+    nonce = fallback_address.custom_from_nonce
+    if not nonce or not secrets.compare_digest(str(payload["n"]), nonce):
+        return LinkCheck(LinkState.REFUSED, sent_to, REPLACED, fallback_address)
+    return LinkCheck(LinkState.READY, sent_to, fallback_address=fallback_address)
+
+
+def check_link(token: str) -> LinkCheck:
+    """What this link would do if confirmed now; changes nothing (a GET, a mail scanner's fetch)."""
+    payload, expired = _read_token(token)
+    if payload is None:
+        return LinkCheck(LinkState.REFUSED, refusal=NOT_VALID)
+    return _check(payload, expired, _fallback_address_named(payload))
+
+
+@transaction.atomic
+def confirm_link(token: str) -> LinkCheck:
+    """Verify the custom from address the link was sent to, if the link allows it now (C4).
+
+    Needs no member: following the link proves control of the mailbox, nothing more.
+    """
+    payload, expired = _read_token(token)
+    if payload is None:
+        return LinkCheck(LinkState.REFUSED, refusal=NOT_VALID)
+    # The row lock makes two clicks on one link verify once; the second finds it verified.
+    fallback_address = _fallback_address_named(payload, lock=True)
+    result = _check(payload, expired, fallback_address)
+    if result.state != LinkState.READY:
+        return result
+    fallback_address.custom_from_verified_at = timezone.now()
+    fallback_address.custom_from_nonce = ""
+    with scope(account=fallback_address.account):
+        fallback_address.save(update_fields=["custom_from_verified_at", "custom_from_nonce"])
+        # No member acted: the actor stays empty, the details say who confirmed.
+        record_change(
+            None,
+            fallback_address,
+            "from_address_verified",
+            address=fallback_address.custom_from_address,
+            confirmed_by="the owner of the mailbox, through the emailed link",
+        )
+    return LinkCheck(LinkState.VERIFIED, result.sent_to, fallback_address=fallback_address)
 
 
 @transaction.atomic
@@ -92,39 +193,3 @@ def send_verification(fallback_address: FallbackAddress, *, link_for, by: Member
         subject=f"Verify {fallback_address.custom_from_address} for InboxHub",
         body=render_to_string("channels_conn/email/verify_from_address.txt", context),
     )
-
-
-def check_link(fallback_address: FallbackAddress, token: str) -> None:
-    """Raise LinkRefused unless `token` may verify this fallback address's custom from address now."""
-    payload = read_token(token)
-    if payload["f"] != fallback_address.pk:
-        raise LinkRefused("This verification link is not valid. Send a new one from the settings page.")
-    if payload["a"] != fallback_address.custom_from_address.lower():
-        raise LinkRefused(
-            f"This link was sent to {payload['a']}, but the from address is now "
-            f"{fallback_address.custom_from_address or 'not set'}. Nothing was changed."
-        )
-    if fallback_address.custom_from_verified and not fallback_address.custom_from_nonce:
-        raise LinkRefused(f"This link was already used: {fallback_address.custom_from_address} is verified.")
-    if not fallback_address.custom_from_nonce or not secrets.compare_digest(
-        payload["n"], fallback_address.custom_from_nonce
-    ):
-        raise LinkRefused(
-            "This verification link was already used or replaced by a newer one. "
-            "Open the newest email, or send a new link."
-        )
-
-
-@transaction.atomic
-def confirm_verification(fallback_address: FallbackAddress, token: str, *, by: Membership) -> FallbackAddress:
-    """Mark the custom from address verified if the link allows it; the link then stops working (C4)."""
-    assert fallback_address.account_id == by.account_id, "member and address in different accounts"
-    require(by, "manage_inboxes")
-    # The row lock makes two clicks on one link verify once; the second sees the nonce gone.
-    fallback_address = FallbackAddress.objects.select_for_update().get(pk=fallback_address.pk)
-    check_link(fallback_address, token)
-    fallback_address.custom_from_verified_at = timezone.now()
-    fallback_address.custom_from_nonce = ""
-    fallback_address.save(update_fields=["custom_from_verified_at", "custom_from_nonce"])
-    record_change(by, fallback_address, "from_address_verified", address=fallback_address.custom_from_address)
-    return fallback_address

@@ -1,13 +1,14 @@
-"""The fallback address editor, Configuration tab (C1–C8, C12)."""
+"""The fallback address editor, Configuration tab (C1–C8, C12), and the page of the verification link (C4)."""
 
 import copy
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_conn.forms import SIGNATURE_MAX_LENGTH, FallbackAddressForm
@@ -21,7 +22,7 @@ from channels_conn.selectors import (
 )
 from channels_conn.services import update_fallback_address, validate_custom_from_address
 from channels_conn.settings_tabs import Tab, open_tab
-from channels_conn.verification import LinkRefused, check_link, confirm_verification, send_verification
+from channels_conn.verification import LinkState, check_link, confirm_link, send_verification
 from inboxhub.lib.html import sanitize_html
 from inboxhub.outbound import latest_verification_email
 from inboxhub.tenancy import MemberRequest, member_required
@@ -51,7 +52,7 @@ def _save(request: MemberRequest, fallback_address: FallbackAddress, form: Fallb
         form.add_error(None, exc)
         return False
     messages.success(
-        request, "Fallback address settings saved. Email sent from this inbox uses them from now on."
+        request, "Fallback address settings saved. Replies sent from this inbox from now on use them."
     )
     if removed:
         messages.warning(
@@ -64,7 +65,7 @@ def _save(request: MemberRequest, fallback_address: FallbackAddress, form: Fallb
 
 def _send_verification(request: MemberRequest, fallback_address: FallbackAddress) -> None:
     def link_for(token: str) -> str:
-        path = reverse("fallback:verify", args=[request.account.subdomain, fallback_address.channel.inbox_id])
+        path = reverse("verify_from_address")
         return request.build_absolute_uri(f"{path}?{urlencode({'token': token})}")
 
     try:
@@ -75,7 +76,7 @@ def _send_verification(request: MemberRequest, fallback_address: FallbackAddress
         messages.info(
             request,
             f"A verification link is on its way to {fallback_address.custom_from_address}. "
-            "It works once, for 24 hours.",
+            "It works once, for 24 hours; whoever reads that mailbox confirms it, no InboxHub login needed.",
         )
 
 
@@ -167,22 +168,21 @@ def check_domain(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpR
     return render(request, f"{PAGE}#deliverability", _deliverability(address))
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
-@member_required
-def verify(request: MemberRequest, subdomain: str, inbox_id: int) -> HttpResponse:
-    """Open a verification link: GET asks to confirm (mail scanners only GET), POST verifies (C4)."""
-    tab = open_tab(request, inbox_id, TAB)
-    inbox, fallback_address = tab.inbox, tab.fallback_address
-    token = request.POST.get("token", "") if request.method == "POST" else request.GET.get("token", "")
-    try:
-        if request.method == "POST":
-            confirm_verification(fallback_address, token, by=request.member)
-            messages.success(request, f"{fallback_address.custom_from_address} is verified.")
-            return redirect("fallback:configuration", subdomain, inbox.pk)
-        check_link(fallback_address, token)
-        refusal = ""
-    except LinkRefused as exc:
-        refusal = str(exc)
-    context = {"inbox": inbox, "fallback_address": fallback_address, "token": token, "refusal": refusal}
-    status = 400 if refusal and request.method == "POST" else 200
+def verify_from_address(request: HttpRequest) -> HttpResponse:
+    """The link of the verification mail; anyone holding it may confirm, signed in or not (C4).
+
+    It proves only control of the mailbox, so it needs no login and grants nothing else.
+    GET shows which account, inbox and address it is for and a *Verify* button; only the
+    POST verifies, so a mail scanner that fetches the link verifies nothing.
+    """
+    if request.method == "POST":
+        token = request.POST.get("token", "")
+        link = confirm_link(token)
+    else:
+        token = request.GET.get("token", "")
+        link = check_link(token)
+    status = 400 if link.state == LinkState.REFUSED else 200
+    context = {"link": link, "token": token, "states": LinkState}
     return render(request, "channels_conn/verify.html", context, status=status)

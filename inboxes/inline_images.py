@@ -1,11 +1,12 @@
 """Images a mail carries inline (`cid:`), shown in its sandboxed HTML through signed URLs (H2).
 
-The mail's HTML document is sandboxed without `allow-same-origin`, so its
-requests come from an opaque origin and the browser sends them without the
-session cookie. Each `cid:` source that names an image part of the message
-is swapped, when the document is served, for a URL signed for that part and
-valid for SIGNED_URL_SECONDS: a member who could open the document can load
-its images, nobody can guess another's, and the stored HTML keeps `cid:`.
+The mail's HTML is its own sandboxed document (views.MAIL_HTML_CSP), and its
+image requests must not depend on the session. Each `cid:` source that names
+an image part of the message is swapped, when the document is served, for a
+URL signed for that part and valid for SIGNED_URL_SECONDS: a member who could
+open the document can load its images, nobody can guess another's, and the
+stored HTML keeps `cid:`. The document's `img-src` allows these URLs (and
+remote images only once the agent asks for them).
 """
 
 import html
@@ -43,6 +44,12 @@ def with_inline_images(message: Message) -> str:
         return found.group(1) + html.escape(signed_url(attachment)) + found.group(3)
 
     return _CID_SOURCE.sub(swap, message.html)
+
+
+def url_prefix() -> str:
+    """The path every signed image URL starts with: the one place a mail document's images may come from."""
+    marker = "-"
+    return reverse("inline_images:image", args=[marker]).removesuffix(f"{marker}/")
 
 
 def signed_url(attachment: Attachment) -> str:

@@ -141,6 +141,18 @@ class Conversation(models.Model):
                 condition=models.Q(status="open", assignee__isnull=False),
                 name="conversation_open_assignee",
             ),
+            # The sidebar's and the views' counts (H1): one index-only scan of the open conversations.
+            models.Index(
+                fields=["account", "inbox", "assignee"],
+                condition=models.Q(status="open"),
+                name="conversation_open_counts",
+            ),
+            # Assigned to me across every inbox, newest first, with keyset paging (H1).
+            models.Index(
+                fields=["account", "assignee", "-last_message_at", "-id"],
+                condition=models.Q(status="open"),
+                name="conversation_assignee_recent",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +165,8 @@ class Message(models.Model):
     class Direction(models.TextChoices):
         INCOMING = "incoming", "Incoming"
         OUTGOING = "outgoing", "Outgoing"
+        # An agent's internal note (H4): shown to the team in the thread, never emailed.
+        NOTE = "note", "Internal note"
 
     class SenderRole(models.TextChoices):
         CONTACT = "contact", "Contact"
@@ -163,6 +177,7 @@ class Message(models.Model):
         REPLY_TOKEN = "reply_token", "Reply address token"
         IN_REPLY_TO = "in_reply_to", "In-Reply-To header"
         REFERENCES = "references", "References header"
+        EARLIER_REPLY = "earlier_reply", "Replies that arrived first"
         NEW_CONVERSATION = "new_conversation", "New conversation"
 
     class AttributedBy(models.TextChoices):
@@ -182,6 +197,8 @@ class Message(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Accepted by the smarthost, then returned by the recipient's side (a bounce, RFC 3464).
+        BOUNCED = "bounced", "Bounced"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -251,6 +268,12 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "conversation", "created_at"], name="message_conversation_time"),
+            # The reply sweep across accounts reads only replies still on their way: a small index.
+            models.Index(
+                fields=["delivery_state"],
+                condition=models.Q(delivery_state__in=["queued", "sending"]),
+                name="message_delivery_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -294,3 +317,89 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class ThreadKey(models.Model):
+    """A Message-ID an incoming message named (In-Reply-To, References) and the conversation it joined (G3).
+
+    A parent that arrives after its reply finds the reply's conversation under its own Message-ID.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=998)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="thread_keys")
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "inbox", "message_id"], name="thread_key_unique_per_inbox"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "conversation"], name="thread_key_conversation")]
+
+    def __str__(self) -> str:
+        return f"<{self.message_id}>"
+
+
+class ConversationEvent(models.Model):
+    """One entry of a conversation's activity: who did what, when (H4); `actor` is None for the system."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Unassigned"
+        CLOSED = "closed", "Closed"
+        REOPENED = "reopened", "Reopened"
+        NOTE_ADDED = "note_added", "Note added"
+        REPLY_SENT = "reply_sent", "Reply sent"
+        REPLY_FAILED = "reply_failed", "Reply failed"
+        REPLY_BOUNCED = "reply_bounced", "Reply bounced"
+        TICKET_CREATED = "ticket_created", "Ticket created"
+        TICKET_MOVED = "ticket_moved", "Ticket moved"
+        MERGED = "merged", "Merged"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Names as they were (a member removed later still reads right), ids, the automatic decision's reason.
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["account", "conversation", "-created_at", "-id"], name="conversationevent_recent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.conversation_id})"
+
+
+class ReadState(models.Model):
+    """When a member last opened a conversation: a message newer than that shows it unread to them (H1).
+
+    One row per member and conversation they opened, written by an upsert (`inboxes/read_state.py`).
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_states")
+    read_at = models.DateTimeField()
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "member", "conversation"], name="readstate_member_conversation_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} read {self.conversation} at {self.read_at:%Y-%m-%d %H:%M}"

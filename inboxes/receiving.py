@@ -18,7 +18,15 @@ from django.utils import timezone
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.spool import CannotIngest
 from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
-from inboxes.threads import normalise_message_id, synthetic_message_id, thread_message
+from inboxes.threads import (
+    lock_thread,
+    merge_conversation,
+    named_message_ids,
+    normalise_message_id,
+    record_thread_keys,
+    synthetic_message_id,
+    thread_message,
+)
 from inboxhub.lib.html import sanitize_html
 from inboxhub.lib.mail.authentication import AuthVerdict
 from inboxhub.lib.mail.parsing import Address, ParsedAttachment, ParsedMessage
@@ -139,7 +147,17 @@ def _forwarded_details(parsed: ParsedMessage, *, member: Membership | None) -> d
         "cc": [address.email for address in original.cc],
         "forwarded_by": {"name": parsed.sender.name, "email": parsed.sender.email},
         "forwarded_by_member": member is not None,
+        "note": _forwarder_note(parsed),
     }
+
+
+def _forwarder_note(parsed: ParsedMessage) -> str:
+    """What the forwarder wrote above the forwarded block: the forward's text without the original's."""
+    whole = parsed.text_without_forward_header.strip()
+    original = parsed.forwarded.text.strip()
+    if not original:
+        return whole
+    return whole[: -len(original)].strip() if whole.endswith(original) else ""
 
 
 def attribute_message(
@@ -351,6 +369,9 @@ def receive_message(
     """
     account = inbox.account
     message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
+    in_reply_to, references = named_message_ids(parsed)
+    # Until this transaction ends, no other worker threads a message naming any of these ids (G3, G4).
+    lock_thread(inbox, [message_id, *in_reply_to, *references])
     existing = Message.objects.filter(account=account, inbox=inbox, message_id=message_id).first()
     if existing is not None:
         return Received(existing)
@@ -367,8 +388,10 @@ def receive_message(
             "The sender could not be read unambiguously from the From header; "
             "the message was not logged to anyone."
         )
-    threading = thread_message(inbox, parsed, recipient=recipient)
+    threading = thread_message(inbox, parsed, recipient=recipient, message_id=message_id)
     conversation = threading.conversation
+    for other in threading.merged:
+        merge_conversation(conversation, other)
     sender_role = Message.SenderRole.CONTACT
     now = timezone.now()
     notes = [attribution.note, *attribution.notes]
@@ -419,6 +442,7 @@ def receive_message(
         claimed_member=attribution.claimed_member,
         automated_reason=parsed.automated[:200],
     )
+    record_thread_keys(conversation, [*in_reply_to, *references])
     skipped = _store_attachments(message, parsed.attachments)
     if skipped:
         message.skipped_attachments = skipped

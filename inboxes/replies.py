@@ -12,25 +12,33 @@ task to be tried again; a 5xx answer, or the last attempt, leaves it failed
 with the server's reason, for the agent to read and retry.
 """
 
+import hashlib
 import logging
+import mimetypes
+import re
 import smtplib
+from collections.abc import Sequence
 from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import linebreaks
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from channels_conn.models import FallbackAddress
 from channels_conn.selectors import effective_from, render_signature, styles_as_data
-from inboxes.models import Conversation, Message
-from inboxes.permissions import require_inbox_action
+from inboxes.activity import record_event
+from inboxes.models import Attachment, Conversation, ConversationEvent, Message
+from inboxes.permissions import ConversationAction, conversation_action_refusal, require_conversation_action
 from inboxes.reply_tokens import reply_address
 from inboxes.threads import normalise_message_id
 from inboxhub.celery import app as celery_app
@@ -44,6 +52,13 @@ logger = logging.getLogger(__name__)
 State = Message.DeliveryState
 
 DELIVER_TASK = "inboxes.tasks.deliver_reply_task"
+SWEEP_TASK = "inboxes.tasks.sweep_replies_task"
+SWEEP_BATCH = 500
+# The task's retries wait at most 10 minutes (Celery's retry_backoff_max): a queued reply quiet for
+# longer lost its task.
+RETRY_QUIET_SECONDS = 11 * 60
+FILENAME_MAX_LENGTH = 255
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 BODY_MAX_LENGTH = 50_000
 # RFC 5322 §3.6.4 lets References be shortened: the first id and the newest ones keep clients threading.
 MAX_REFERENCES = 20
@@ -54,11 +69,8 @@ CHANNEL_OFF = "This inbox's email channel is turned off, so nothing can be sent 
 SEND_FROM_OFF = "Sending from the InboxHub address is turned off for this inbox."
 NO_ADDRESS = "This inbox has no email address to send from."
 EMPTY_BODY = "Write a reply before sending."
-FREE_SEAT_ASSIGNED = (
-    "With a free seat you can reply only to conversations that are unassigned or assigned to you; "
-    "this one is assigned to {assignee}."
-)
-
+# A reply's files together (REPLY_ATTACHMENTS_MAX_BYTES in settings); the message names the limit.
+ATTACHMENTS_TOO_LARGE = "Attachments can be at most {limit} in total; these come to {size}."
 
 # --- who may send, and what the composer shows (B6, B7, C1, F2) ---
 
@@ -85,22 +97,6 @@ def sending_refusal(fallback_address: FallbackAddress | None) -> str | None:
     return None
 
 
-def free_seat_refusal(conversation: Conversation, member: Membership) -> str | None:
-    """B7: a free seat answers only conversations nobody else is assigned to."""
-    if member.has_paid_seat or conversation.assignee_id in (None, member.pk):
-        return None
-    assignee = conversation.assignee
-    return FREE_SEAT_ASSIGNED.format(assignee=assignee.user.full_name or assignee.user.email)
-
-
-def require_reply_permission(conversation: Conversation, member: Membership) -> None:
-    """Raise PermissionDenied with the reason unless the member may reply here (B6, B7)."""
-    require_inbox_action(member, conversation.inbox)
-    refusal = free_seat_refusal(conversation, member)
-    if refusal:
-        raise PermissionDenied(refusal)
-
-
 def composer_context(conversation: Conversation, member: Membership) -> dict:
     """What the composer shows: from name, from address and signature as the contact will see them,
     and why sending is off, if it is (H3, C1, C2, C4, C6, F2, B6, B7).
@@ -108,17 +104,20 @@ def composer_context(conversation: Conversation, member: Membership) -> dict:
     The same code path as the settings preview (C7) and as `send_reply`.
     """
     fallback_address = fallback_address_of(conversation)
-    try:
-        require_reply_permission(conversation, member)
-    except PermissionDenied as exc:
-        refusal = str(exc)
-    else:
-        refusal = sending_refusal(fallback_address)
+    refusal = conversation_action_refusal(member, conversation, ConversationAction.REPLY)
+    refusal = refusal or sending_refusal(fallback_address)
     name = address = signature = ""
     if fallback_address is not None:
         name, address = effective_from(fallback_address, member)
         signature = styles_as_data(render_signature(fallback_address.signature_html, member))
-    composer = {"from_name": name, "from_address": address, "signature": signature, "refusal": refusal or ""}
+    composer = {
+        "from_name": name,
+        "from_address": address,
+        "signature": signature,
+        "refusal": refusal or "",
+        "attachments_limit": filesizeformat(settings.REPLY_ATTACHMENTS_MAX_BYTES),
+        "note_refusal": conversation_action_refusal(member, conversation, ConversationAction.NOTE) or "",
+    }
     return {"composer": composer}
 
 
@@ -162,8 +161,14 @@ def _bodies(body: str, signature_html: str) -> tuple[str, str]:
 
 
 @transaction.atomic
-def send_reply(conversation: Conversation, *, body: str, by: Membership) -> Message:
-    """Store a reply to the conversation's contact and queue its delivery (H3, B6, B7, C1, C2, C4, C6, F2)."""
+def send_reply(
+    conversation: Conversation, *, body: str, attachments: Sequence[UploadedFile] = (), by: Membership
+) -> Message:
+    """Store a reply to the conversation's contact and queue its delivery (H3, B6, B7, C1, C2, C4, C6, F2).
+
+    `attachments` are stored like inbound ones and sent as MIME parts; together at most
+    REPLY_ATTACHMENTS_MAX_BYTES.
+    """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     # The row lock: the assignee B7 reads is the one in force, and last_message_at only moves forward.
     conversation = (
@@ -171,12 +176,13 @@ def send_reply(conversation: Conversation, *, body: str, by: Membership) -> Mess
         .select_related("inbox", "contact", "assignee__user")
         .get(account_id=conversation.account_id, pk=conversation.pk)
     )
-    require_reply_permission(conversation, by)
+    require_conversation_action(by, conversation, ConversationAction.REPLY)
     body = (body or "").replace("\r\n", "\n").strip()
     if not body:
         raise ValidationError({"body": EMPTY_BODY})
     if len(body) > BODY_MAX_LENGTH:
         raise ValidationError({"body": f"A reply is at most {BODY_MAX_LENGTH:,} characters."})
+    _check_attachments(attachments)
     fallback_address = fallback_address_of(conversation)
     refusal = sending_refusal(fallback_address)
     if refusal:
@@ -205,17 +211,63 @@ def send_reply(conversation: Conversation, *, body: str, by: Membership) -> Mess
         sent_by=by,
         delivery_state=State.QUEUED,
     )
+    for upload in attachments:
+        _store_attachment(message, upload)
     conversation.last_message_at = now
     conversation.save(update_fields=["last_message_at"])
+    record_event(conversation, ConversationEvent.Kind.REPLY_SENT, by=by, message=message.pk)
     transaction.on_commit(lambda: _enqueue(message), robust=True)
     return message
+
+
+def _check_attachments(attachments: Sequence[UploadedFile]) -> None:
+    total = sum(upload.size for upload in attachments)
+    limit = settings.REPLY_ATTACHMENTS_MAX_BYTES
+    if total > limit:
+        message = ATTACHMENTS_TOO_LARGE.format(limit=filesizeformat(limit), size=filesizeformat(total))
+        raise ValidationError({"attachments": message})
+
+
+def _clean_filename(name: str) -> str:
+    """The name the agent's browser sent, without a path or control characters; shown escaped."""
+    name = (name or "").replace("\\", "/").rpartition("/")[2]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:FILENAME_MAX_LENGTH] or "attachment"
+
+
+def _content_type(upload: UploadedFile, filename: str) -> str:
+    """The browser's type when it is a well-formed one, else a guess from the name."""
+    given = (upload.content_type or "").split(";")[0].strip().lower()
+    if _CONTENT_TYPE.fullmatch(given):
+        return given
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def _store_attachment(message: Message, upload: UploadedFile) -> Attachment:
+    """Store an uploaded file of a reply as inbound files are: under a generated key, with its hash."""
+    filename = _clean_filename(upload.name)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    attachment = Attachment(
+        account_id=message.account_id,
+        message=message,
+        filename=filename,
+        content_type=_content_type(upload, filename),
+        size=upload.size,
+        sha256=digest.hexdigest(),
+    )
+    attachment.file.save("attachment", File(upload), save=False)
+    attachment.save()
+    return attachment
 
 
 @transaction.atomic
 def retry_reply(message: Message, *, by: Membership) -> bool:
     """Put a failed reply back in the queue (H3); False when it is not failed (any more)."""
     assert message.account_id == by.account_id, "member and message in different accounts"
-    require_reply_permission(message.conversation, by)
+    require_conversation_action(by, message.conversation, ConversationAction.REPLY)
     refusal = sending_refusal(fallback_address_of(message.conversation))
     if refusal:
         raise ValidationError(refusal)
@@ -248,37 +300,62 @@ def deliver_reply(message_pk: int, *, account_id: int, last_attempt: bool = True
         # F2, C1 at send time too: a channel turned off after the reply was queued sends nothing.
         refusal = sending_refusal(fallback_address_of(message.conversation))
         if refusal:
-            _finish(message, State.FAILED, delivery_error=refusal)
+            _fail(message, refusal)
             return State.FAILED
         try:
             email_of(message).send(fail_silently=False)
+        except ValueError as exc:  # what was stored cannot be written as mail: trying again cannot help
+            _fail(message, f"This reply could not be written as an email: {exc}")
+            logger.warning("reply %s cannot be written as mail: %s", message.pk, exc)
+            return State.FAILED
         except (smtplib.SMTPException, OSError) as exc:
             error = describe_error(exc)
             if is_temporary(exc) and not last_attempt:
                 _finish(message, State.QUEUED, delivery_error=error)
                 logger.info("reply %s deferred: %s", message.pk, error)
                 raise
-            _finish(message, State.FAILED, delivery_error=error)
+            _fail(message, error)
             logger.warning("reply %s failed: %s", message.pk, error)
             return State.FAILED
         _finish(message, State.SENT, delivery_error="", delivered_at=timezone.now())
         return State.SENT
 
 
+def _on_our_sending_domain(address: str) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    ours = (settings.SENDING_DOMAIN_PAID, settings.SENDING_DOMAIN_FREE)
+    return any(domain.endswith(f".{sending.lower()}") for sending in ours)
+
+
+def _one_line(name: str) -> str:
+    """A name is one line in a header whatever was stored (B11): a line break never starts another header."""
+    return " ".join(name.split())
+
+
 def email_of(message: Message) -> EmailMultiAlternatives:
     """The mail of a stored reply, headers as stored: what was queued is what is sent."""
-    sender = str(Address(display_name=message.from_name, addr_spec=message.from_email))
-    to = [str(Address(display_name=r.get("name", ""), addr_spec=r["email"])) for r in message.to]
+    sender = str(Address(display_name=_one_line(message.from_name), addr_spec=message.from_email))
+    to = [str(Address(display_name=_one_line(r.get("name", "")), addr_spec=r["email"])) for r in message.to]
     headers = {"Message-ID": f"<{message.message_id}>", "Reply-To": message.reply_to}
     if message.in_reply_to:
         headers["In-Reply-To"] = f"<{message.in_reply_to}>"
     if message.references:
         headers["References"] = " ".join(f"<{i}>" for i in message.references.split())
+    if _on_our_sending_domain(message.from_email) and message.reply_to:
+        # Bounces and automatic answers go to the envelope sender (RFC 3464, 3834): to the reply
+        # address, they come back into this conversation (a bounce marks this reply bounced).
+        headers["From"] = sender
+        envelope_sender = message.reply_to
+    else:
+        envelope_sender = sender  # a custom address: its own domain's SPF must cover us (C4)
     email = EmailMultiAlternatives(
-        subject=message.subject, body=message.text, from_email=sender, to=to, headers=headers
+        subject=message.subject, body=message.text, from_email=envelope_sender, to=to, headers=headers
     )
     if message.html:
         email.attach_alternative(message.html, "text/html")
+    for attachment in message.attachments.filter(account_id=message.account_id).order_by("created_at", "pk"):
+        with attachment.file.open("rb") as file:
+            email.attach(attachment.filename, file.read(), attachment.content_type or None)
     return email
 
 
@@ -295,11 +372,45 @@ def _claim(message_pk: int, account_id: int) -> bool:
     return claimed == 1
 
 
-def _finish(message: Message, state: str, **fields) -> None:
+def _finish(message: Message, state: str, **fields) -> int:
     # Conditional on this run's claim: a run that outlived it must not overwrite a newer outcome.
-    Message.objects.filter(
+    return Message.objects.filter(
         account_id=message.account_id,
         pk=message.pk,
         delivery_state=State.SENDING,
         delivery_claimed_at=message.delivery_claimed_at,
     ).update(delivery_state=state, **fields)
+
+
+@transaction.atomic
+def _fail(message: Message, error: str) -> None:
+    """Mark the reply failed and say so in the conversation's activity, together."""
+    if _finish(message, State.FAILED, delivery_error=error):
+        record_event(
+            message.conversation, ConversationEvent.Kind.REPLY_FAILED, message=message.pk, error=error
+        )
+
+
+# --- the sweep: replies whose task was lost (DESIGN "Durability") ---
+
+
+def sweep_replies() -> int:
+    """Hand queued replies whose task was lost back to the workers: Redis down at commit, a lost retry,
+    a dead worker. The row is the copy of record; each run must claim it, so a reply goes out once.
+    Returns how many were handed on.
+    """
+    now = timezone.now()
+    abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + CLAIM_GRACE_SECONDS)
+    lost = (
+        Q(delivery_state=State.QUEUED, delivery_attempts=0, created_at__lt=now - timedelta(minutes=1))
+        | Q(delivery_state=State.QUEUED, delivery_claimed_at__lt=now - timedelta(seconds=RETRY_QUIET_SECONDS))
+        | Q(delivery_state=State.SENDING, delivery_claimed_at__lt=abandoned)
+    )
+    # A sweep across accounts: each reply is delivered later inside its own account's scope.
+    with scopes_disabled():
+        replies = list(
+            Message.objects.filter(lost, direction=Message.Direction.OUTGOING).order_by("pk")[:SWEEP_BATCH]
+        )
+    for message in replies:
+        _enqueue(message)
+    return len(replies)

@@ -1,4 +1,5 @@
-"""The reply composer's endpoints: send a reply, retry one that failed (H3, B6, B7, C1, F2)."""
+"""The composer's endpoints: send a reply with its files, retry one that failed, add an internal note
+(H3, H4, B6, B7, C1, F2)."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -7,11 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
-from inboxes import replies
+from inboxes import mail_display, notes, replies
+from inboxes.activity import recent_activity
 from inboxes.models import Conversation, Message
-from inboxes.permissions import can_act_in_inbox, visible_inboxes
+from inboxes.permissions import can_act_in_inbox, conversation_refusals, visible_inboxes
 from inboxhub.tenancy import MemberRequest, member_required
 
 
@@ -21,14 +22,33 @@ def _conversation(request: MemberRequest, conversation_id: int) -> Conversation:
     return get_object_or_404(visible.select_related("inbox", "contact", "assignee__user"), pk=conversation_id)
 
 
+def _appended(request: MemberRequest, conversation: Conversation, message: Message) -> dict:
+    """What an htmx answer adds to the thread: the new message as the thread shows it, the activity."""
+    message = (
+        conversation.messages.filter(account=request.account)
+        .select_related("claimed_member__user")
+        .prefetch_related("attachments")
+        .get(pk=message.pk)
+    )
+    mail_display.prepare([message])
+    return {
+        "conversation": conversation,
+        "message": message,
+        "can_act": can_act_in_inbox(request.member, conversation.inbox),
+        "refusals": conversation_refusals(request.member, conversation),
+        "activity": recent_activity(conversation),
+    }
+
+
 @require_POST
 @member_required
 @vary_on_headers("HX-Request")
 def reply(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
     body = request.POST.get("body", "")
+    files = request.FILES.getlist("attachments")
     try:
-        message = replies.send_reply(conversation, body=body, by=request.member)
+        message = replies.send_reply(conversation, body=body, attachments=files, by=request.member)
     except ValidationError as exc:
         if request.htmx:
             # The composer comes back with the draft and the reason, in place of the one sent.
@@ -38,6 +58,7 @@ def reply(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpR
                 conversation=conversation,
                 reply_body=body,
                 reply_body_errors=errors.pop("body", []),
+                reply_attachment_errors=errors.pop("attachments", []),
                 reply_errors=[error for field_errors in errors.values() for error in field_errors],
             )
             return render(request, "inboxes/partials/composer.html", context)
@@ -45,7 +66,10 @@ def reply(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpR
         return redirect("inboxes:thread", subdomain, conversation.pk)
     thread_url = reverse("inboxes:thread", args=(subdomain, conversation.pk))
     if request.htmx:
-        return HttpResponseClientRedirect(f"{thread_url}#message-{message.pk}")
+        # A fresh composer, and the reply and the activity in place: no reload loses the page's state.
+        context = replies.composer_context(conversation, request.member)
+        context |= _appended(request, conversation, message)
+        return render(request, "inboxes/partials/reply_sent.html", context)
     messages.success(request, f"Your reply to {conversation.contact.email} is on its way.")
     return redirect(f"{thread_url}#message-{message.pk}")
 
@@ -69,8 +93,31 @@ def retry_reply(
     if request.htmx:
         message.refresh_from_db()
         can_act = can_act_in_inbox(request.member, conversation.inbox)
-        context = {"message": message, "can_act": can_act, "delivery_notice": notice}
+        refusals = conversation_refusals(request.member, conversation)
+        context = {"message": message, "can_act": can_act, "refusals": refusals, "delivery_notice": notice}
         return render(request, "inboxes/partials/delivery_state.html", context)
     if notice:
         messages.error(request, notice)
     return redirect(f"{reverse('inboxes:thread', args=(subdomain, conversation.pk))}#message-{message.pk}")
+
+
+@require_POST
+@member_required
+@vary_on_headers("HX-Request")
+def note(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    body = request.POST.get("body", "")
+    thread_url = reverse("inboxes:thread", args=(subdomain, conversation.pk))
+    try:
+        note = notes.add_note(conversation, body=body, by=request.member)
+    except ValidationError as exc:
+        if request.htmx:
+            context = {"conversation": conversation, "note_body": body, "note_errors": exc.messages}
+            return render(request, "inboxes/partials/note_form.html", context)
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{thread_url}#note-composer")
+    if request.htmx:
+        # A fresh form in place of the one posted, and the note added at the end of the thread.
+        return render(request, "inboxes/partials/note_added.html", _appended(request, conversation, note))
+    messages.success(request, "Your note is saved. Only your team sees it.")
+    return redirect(f"{thread_url}#message-{note.pk}")

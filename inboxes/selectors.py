@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce, Left
 from channels_conn.models import InboundMessage
 from inboxes.models import Contact, Conversation, Inbox, Message
 from inboxes.permissions import visible_inboxes as visible_inboxes_of
+from inboxes.read_state import unread_for
 from inboxhub.models import Account, Membership
 
 PAGE_SIZE = 50
@@ -28,9 +29,10 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     """`<iso time>_<id>`; anything else reads as the first page."""
     moment, _, pk = (cursor or "").rpartition("_")
     try:
-        return datetime.fromisoformat(moment), int(pk)
+        parsed = datetime.fromisoformat(moment), int(pk)
     except ValueError:
         return None
+    return parsed if parsed[0].tzinfo is not None else None
 
 
 VIEWS = {
@@ -52,54 +54,73 @@ def _in_view(view: str, member: Membership) -> Q:
     }[view]
 
 
-def view_counts(inbox: Inbox, member: Membership) -> dict[str, int]:
-    """How many conversations each open view holds (H1): three counts, each answered by an index alone.
+@dataclass
+class Counts:
+    """Open conversations per inbox and per view, for one member (H1); Closed is never counted."""
 
-    Closed has no count: it grows without end, and counting it would read it all.
+    by_inbox: dict[int, dict[str, int]]
+
+    def of(self, inbox_id: int) -> dict[str, int]:
+        return self.by_inbox.get(inbox_id, {"open": 0, "unassigned": 0, "mine": 0})
+
+    @property
+    def mine(self) -> int:
+        """Open conversations assigned to the member in every inbox counted."""
+        return sum(counts["mine"] for counts in self.by_inbox.values())
+
+
+def conversation_counts(member: Membership, inbox_ids: list[int]) -> Counts:
+    """The counts of the sidebar and the view tabs in one query (H1).
+
+    Read from the partial index `conversation_open_counts` alone (an index-only scan of the open
+    conversations; bench/inbox.py measures it at 100,000), so every writer keeps them right without
+    a counter to maintain. Closed has no count: it grows without end.
     """
-    open_ = Conversation.objects.filter(
-        account_id=inbox.account_id, inbox=inbox, status=Conversation.Status.OPEN
-    ).order_by()
-    return {
-        "unassigned": open_.filter(assignee__isnull=True).count(),
-        "mine": open_.filter(assignee=member).count(),
-        "open": open_.count(),
-    }
-
-
-def conversation_page(
-    inbox: Inbox,
-    *,
-    view: str = "",
-    member: Membership | None = None,
-    cursor: str | None = None,
-    size: int = PAGE_SIZE,
-) -> Page:
-    """The inbox's conversations in a view, most recent message first, with keyset paging (H1).
-
-    No view: every conversation of the inbox.
-    """
-    last_message = Message.objects.filter(account=inbox.account, conversation=OuterRef("pk")).order_by(
-        "-created_at", "-pk"
+    rows = (
+        Conversation.objects.filter(
+            account_id=member.account_id, status=Conversation.Status.OPEN, inbox_id__in=inbox_ids
+        )
+        .order_by()
+        .values("inbox_id")
+        .annotate(
+            open=Count("inbox_id"),
+            unassigned=Count("inbox_id", filter=Q(assignee__isnull=True)),
+            mine=Count("inbox_id", filter=Q(assignee_id=member.pk)),
+        )
     )
-    count = (
-        Message.objects.filter(account=inbox.account, conversation=OuterRef("pk"))
+    return Counts({row.pop("inbox_id"): row for row in rows})
+
+
+def _listed(conversations: QuerySet[Conversation], member: Membership | None) -> QuerySet[Conversation]:
+    """A list's rows with contact, assignee, snippet, message count and the viewer's unread state: one query.
+
+    The snippet is the last message written to or by the contact, never an internal note.
+    """
+    last_message = (
+        Message.objects.filter(account_id=OuterRef("account_id"), conversation=OuterRef("pk"))
+        .exclude(direction=Message.Direction.NOTE)
+        .order_by("-created_at", "-pk")
+    )
+    # Notes included: counted from the index `message_conversation_time` alone, however long the thread.
+    message_count = (
+        Message.objects.filter(account_id=OuterRef("account_id"), conversation=OuterRef("pk"))
         .order_by()
         .values("conversation")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .values("n")
     )
-    conversations = Conversation.objects.filter(account=inbox.account, inbox=inbox)
-    if view:
-        conversations = conversations.filter(_in_view(view, member))
-    conversations = (
-        conversations.select_related("contact", "assignee__user")
-        .annotate(
-            snippet=Left(Subquery(last_message.values("text")[:1]), SNIPPET_LENGTH),
-            message_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
-        )
-        .order_by("-last_message_at", "-pk")
+    conversations = conversations.select_related("contact", "assignee__user").annotate(
+        snippet=Left(Subquery(last_message.values("text")[:1]), SNIPPET_LENGTH),
+        message_count=Coalesce(Subquery(message_count, output_field=IntegerField()), Value(0)),
     )
+    if member is not None:
+        conversations = conversations.annotate(**unread_for(member))
+    return conversations.order_by("-last_message_at", "-pk")
+
+
+def _keyset_page(conversations: QuerySet[Conversation], cursor: str | None, size: int | None) -> Page:
+    """Rows after the cursor, newest message first; ties on the time are ordered by id, so none repeats."""
+    size = size or PAGE_SIZE
     after = _parse_cursor(cursor)
     if after is not None:
         moment, pk = after
@@ -115,13 +136,76 @@ def conversation_page(
     return Page(items, next_cursor)
 
 
-def thread_messages(conversation: Conversation) -> QuerySet[Message]:
-    """Every message of a conversation in arrival order, with attachments (H2)."""
-    return (
-        conversation.messages.filter(account=conversation.account)
+def conversation_page(
+    inbox: Inbox,
+    *,
+    view: str = "",
+    member: Membership | None = None,
+    cursor: str | None = None,
+    size: int | None = None,
+) -> Page:
+    """The inbox's conversations in a view, most recent message first, with keyset paging (H1).
+
+    No view: every conversation of the inbox. With a member, each row says whether they read it.
+    """
+    conversations = Conversation.objects.filter(account_id=inbox.account_id, inbox=inbox)
+    if view:
+        conversations = conversations.filter(_in_view(view, member))
+    return _keyset_page(_listed(conversations, member), cursor, size)
+
+
+def assigned_page(
+    member: Membership, *, inbox_ids: list[int], cursor: str | None = None, size: int | None = None
+) -> Page:
+    """Open conversations assigned to the member in the inboxes given (those they see), newest first (H1)."""
+    conversations = Conversation.objects.filter(
+        account_id=member.account_id,
+        status=Conversation.Status.OPEN,
+        assignee=member,
+        inbox_id__in=inbox_ids,
+    ).select_related("inbox")
+    return _keyset_page(_listed(conversations, member), cursor, size)
+
+
+THREAD_PAGE_SIZE = 30
+
+
+@dataclass
+class ThreadPage:
+    messages: list[Message]  # oldest first
+    older_count: int  # how many messages come before the first one
+    older_cursor: str | None  # where the page before this one ends, or None on the first page
+
+
+def thread_messages(
+    conversation: Conversation, *, before: str | None = None, size: int = THREAD_PAGE_SIZE
+) -> ThreadPage:
+    """A page of a conversation's messages, the newest or those before a cursor, oldest first (H2).
+
+    Keyset paging on (created_at, id): a 2,000-message thread reads one page, and the same few
+    queries whatever its length (attachments and the claimed member come with the page).
+    """
+    messages = Message.objects.filter(account_id=conversation.account_id, conversation=conversation)
+    after = _parse_cursor(before)
+    if after is not None:
+        moment, pk = after
+        messages = messages.filter(created_at__lte=moment).exclude(created_at=moment, pk__gte=pk)
+    page = list(
+        messages.select_related("claimed_member__user")
         .prefetch_related("attachments")
-        .order_by("created_at", "pk")
+        .order_by("-created_at", "-pk")[: size + 1]
     )
+    older_count, older_cursor = 0, None
+    if len(page) > size:
+        page = page[:size]
+        oldest = page[-1]
+        older_cursor = f"{oldest.created_at.isoformat()}_{oldest.pk}"
+        older = messages.filter(created_at__lte=oldest.created_at).exclude(
+            created_at=oldest.created_at, pk__gte=oldest.pk
+        )
+        older_count = older.order_by().count()
+    page.reverse()
+    return ThreadPage(page, older_count, older_cursor)
 
 
 def visible_contacts(member: Membership) -> QuerySet[Contact]:
@@ -169,7 +253,10 @@ def contact_timeline(
 
     `inboxes`: only messages of these inboxes, the ones the reader can see (B6).
     """
-    messages = Message.objects.filter(account=contact.account, conversation__contact=contact)
+    # Internal notes are the team's, not messages logged to the contact (H4).
+    messages = Message.objects.filter(account=contact.account, conversation__contact=contact).exclude(
+        direction=Message.Direction.NOTE
+    )
     if inboxes is not None:
         messages = messages.filter(inbox__in=inboxes)
     return list(

@@ -1,12 +1,18 @@
 """State changes for inboxes: create one with its fallback address, rename it, set its access (B2, B5, E1)."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from channels_conn.services import create_fallback_channel
+from inboxes.activity import assignment_event, record_event
 from inboxes.locking import lock_inbox
-from inboxes.models import Contact, Conversation, Inbox, InboxAccess
-from inboxes.permissions import can_act_in_inbox, create_inbox_refusal, require_inbox_action
+from inboxes.models import Contact, Conversation, ConversationEvent, Inbox, InboxAccess
+from inboxes.permissions import (
+    ConversationAction,
+    can_act_in_inbox,
+    create_inbox_refusal,
+    require_conversation_action,
+)
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import assert_same_account, require
@@ -124,16 +130,22 @@ def add_inbox(account: Account, *, name: str, access: str, members=(), teams=(),
 def set_conversation_status(
     conversation: Conversation, status: str, *, by: Membership | None = None
 ) -> Conversation:
-    """Close or reopen a conversation (H4); `by` is None when the system does it."""
+    """Close or reopen a conversation (H4, B6, B7); `by` is None when the system does it."""
     if status not in Conversation.Status.values:
         raise ValidationError({"status": "Choose open or closed."})
     if by is not None:
         assert_same_account(by, conversation)
-        require_inbox_action(by, conversation.inbox)
+        require_conversation_action(by, conversation, ConversationAction.STATUS)
     if conversation.status != status:
         previous, conversation.status = conversation.status, status
         conversation.save(update_fields=["status"])
         record_change(by, conversation, "conversation_status_set", status=status, previous=previous)
+        kind = (
+            ConversationEvent.Kind.CLOSED
+            if status == Conversation.Status.CLOSED
+            else ConversationEvent.Kind.REOPENED
+        )
+        record_event(conversation, kind, by=by)
     return conversation
 
 
@@ -165,11 +177,6 @@ def set_contact_owner(contact: Contact, owner: Membership | None, *, by: Members
 
 # --- assigning by hand (H4, B6, B7) ---
 
-FREE_SEAT_REASSIGN = (
-    "With a free seat you can assign only conversations nobody is assigned to yet. "
-    "Ask an admin for a paid seat to reassign this one."
-)
-
 
 @transaction.atomic
 def assign_conversation(
@@ -178,34 +185,36 @@ def assign_conversation(
     """Assign, reassign or unassign a conversation by hand (H4, B6, B7).
 
     Whoever may act in the inbox may assign it; a free-seat member only while
-    nobody is assigned (B7). The assignee must be able to act in the inbox.
+    nobody else is assigned (B7). The assignee must be able to act in the inbox.
     """
     assert_same_account(by, conversation)
     if assignee is not None:
         assert assignee.account_id == conversation.account_id, (
             "conversation and assignee in different accounts"
         )
-    require_inbox_action(by, conversation.inbox)
-    # The row lock: two agents taking the same conversation at once leave one assignee, not a mix.
-    previous = (
-        Conversation.objects.select_for_update()
-        .filter(account_id=conversation.account_id, pk=conversation.pk)
-        .values_list("assignee_id", flat=True)
-        .get()
+    # The row lock: two agents taking the same conversation at once leave one assignee, not a mix,
+    # and B7 reads the assignee in force.
+    current = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("inbox", "assignee__user")
+        .get(account_id=conversation.account_id, pk=conversation.pk)
     )
-    if not by.has_paid_seat and previous is not None and previous != (assignee.pk if assignee else None):
-        raise PermissionDenied(FREE_SEAT_REASSIGN)
-    if assignee is not None and not can_act_in_inbox(assignee, conversation.inbox):
+    require_conversation_action(by, current, ConversationAction.ASSIGN)
+    if assignee is not None and not can_act_in_inbox(assignee, current.inbox):
         name = assignee.user.full_name or assignee.user.email
-        inbox = conversation.inbox.name
+        inbox = current.inbox.name
         raise ValidationError(
             {"assignee": f"{name} is not on the access list of {inbox}, so cannot work on it."}
         )
+    previous = current.assignee
     assignee_id = assignee.pk if assignee is not None else None
     conversation.assignee = assignee
-    if assignee_id != previous:
+    if assignee_id != current.assignee_id:
         Conversation.objects.filter(account_id=conversation.account_id, pk=conversation.pk).update(
             assignee=assignee
         )
-        record_change(by, conversation, "conversation_assigned", assignee=assignee_id, previous=previous)
+        record_change(
+            by, conversation, "conversation_assigned", assignee=assignee_id, previous=current.assignee_id
+        )
+        assignment_event(current, assignee, previous, by=by).save()
     return conversation

@@ -19,3 +19,9 @@ def deliver_reply_task(self, message_pk: int, account_id: int) -> str:
     return replies.deliver_reply(
         message_pk, account_id=account_id, last_attempt=self.request.retries >= self.max_retries
     )
+
+
+@shared_task(name=replies.SWEEP_TASK)
+def sweep_replies_task() -> int:
+    """Re-enqueue queued replies whose task was lost; scheduled in CELERY_BEAT_SCHEDULE."""
+    return replies.sweep_replies()

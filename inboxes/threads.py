@@ -1,11 +1,24 @@
-"""Which conversation an incoming message belongs to: reply token, In-Reply-To, References (G3, G4, A3)."""
+"""Which conversation an incoming message belongs to: reply token, In-Reply-To, References (G3, G4, A3).
+
+Every Message-ID an incoming message names is kept as a ThreadKey of the
+conversation it joined, so that a parent processed after its reply, in any
+worker, finds that reply's conversation under its own id. `lock_thread`
+serializes, until the transaction ends, every message naming one of the same
+ids in an inbox: the lookup and the write cannot interleave, so a thread
+never splits. Where one message proves two conversations to be one thread,
+the newer is merged into the older.
+"""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Value
 
 from channels_conn.models import InboundMessage
 from channels_conn.recipients import split_recipient
-from inboxes.models import Conversation, Inbox, Message
+from inboxes.activity import Kind, record_event
+from inboxes.models import Conversation, Inbox, Message, ThreadKey
 from inboxes.reply_tokens import verify_reply_token
 from inboxhub.lib.mail.parsing import ParsedMessage
 
@@ -39,10 +52,38 @@ class Threading:
     conversation: Conversation | None
     threaded_by: str
     note: str
+    # Conversations the message proves to be this thread too: merged into `conversation`.
+    merged: list[Conversation] = field(default_factory=list)
 
 
-def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str) -> Threading:
-    """Find the conversation a message belongs to: reply token, In-Reply-To, References; or none (G3).
+def named_message_ids(parsed: ParsedMessage) -> tuple[list[str], list[str]]:
+    """The In-Reply-To and References ids, normalised and bounded."""
+    in_reply_to = [normalise_message_id(i) for i in parsed.in_reply_to[:MAX_THREADING_IDS] if i.strip()]
+    references = [normalise_message_id(i) for i in parsed.references[-MAX_THREADING_IDS:] if i.strip()]
+    return in_reply_to, references
+
+
+def _lock_key(inbox_id: int, message_id: str) -> int:
+    digest = hashlib.blake2b(f"{inbox_id}\x00{message_id}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def lock_thread(inbox: Inbox, message_ids: list[str]) -> None:
+    """Hold, until the transaction ends, a lock on each id of this inbox (PostgreSQL advisory locks).
+
+    Taken in key order, so two messages naming the same ids never deadlock.
+    SQLite lets one transaction write at a time and needs none.
+    """
+    if connection.vendor != "postgresql" or not message_ids:
+        return
+    keys = sorted({_lock_key(inbox.pk, message_id) for message_id in message_ids})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
+
+
+def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str, message_id: str) -> Threading:
+    """Find the conversation a message belongs to: reply token, In-Reply-To, References, its own
+    earlier replies; or none (G3). Call it under `lock_thread` of the same ids.
 
     Every lookup is limited to this account and this inbox: another account's
     Message-ID never threads (A3), and a token that does not verify is ignored.
@@ -65,28 +106,123 @@ def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str) -> Th
                 "Threaded by the reply address: its token is signed for this conversation.",
             )
         notes.append("The reply address carried a token that does not verify here; it was ignored.")
-    in_reply_to = [normalise_message_id(i) for i in parsed.in_reply_to[:MAX_THREADING_IDS] if i.strip()]
-    references = [normalise_message_id(i) for i in parsed.references[-MAX_THREADING_IDS:] if i.strip()]
-    for threaded_by, ids in (
-        (Message.ThreadedBy.IN_REPLY_TO, in_reply_to),
-        (Message.ThreadedBy.REFERENCES, references),
+    in_reply_to, references = named_message_ids(parsed)
+    found, thread = _conversations_naming(inbox, [*in_reply_to, *references, message_id])
+    chosen, threaded_by = None, Message.ThreadedBy.NEW_CONVERSATION
+    for by, ids, header in (
+        (Message.ThreadedBy.IN_REPLY_TO, in_reply_to, "In-Reply-To"),
+        (Message.ThreadedBy.REFERENCES, references, "References"),
     ):
-        if not ids:
-            continue
-        known = {
-            message.message_id: message
-            for message in Message.objects.filter(
-                account=inbox.account, inbox=inbox, message_id__in=ids
-            ).select_related("conversation__contact")
-        }
         # The latest reference that matches is the closest ancestor.
-        for message_id in reversed(ids):
-            if message_id in known:
-                header = "In-Reply-To" if threaded_by == Message.ThreadedBy.IN_REPLY_TO else "References"
-                notes.append(f"Threaded by {header}: <{message_id}> is a message of this conversation.")
-                return Threading(known[message_id].conversation, threaded_by, " ".join(notes))
-    notes.append(
-        "No reply token, In-Reply-To or References matched a message in this inbox, "
-        "so it started a new conversation."
+        matched = next((i for i in reversed(ids) if i in found), None)
+        if matched is not None:
+            chosen, threaded_by = found[matched], by
+            notes.append(f"Threaded by {header}: <{matched}> is a message of this thread.")
+            break
+    if chosen is None and message_id in found:
+        chosen, threaded_by = found[message_id], Message.ThreadedBy.EARLIER_REPLY
+        notes.append("Threaded with its replies: they arrived first and name this message.")
+    if chosen is None:
+        notes.append(
+            "No reply token, In-Reply-To or References matched a message in this inbox, "
+            "so it started a new conversation."
+        )
+        return Threading(None, threaded_by, " ".join(notes))
+    # The oldest conversation of the thread keeps it, with its assignment (G3).
+    keep, merged = thread[0], thread[1:]
+    if merged:
+        names = ", ".join(f"#{conversation.pk}" for conversation in merged)
+        notes.append(f"It names messages of conversations {names} too: they were merged into #{keep.pk}.")
+    return Threading(keep, threaded_by, " ".join(notes), merged)
+
+
+def _age(conversation: Conversation) -> tuple:
+    return conversation.created_at, conversation.pk
+
+
+def _conversations_naming(
+    inbox: Inbox, message_ids: list[str]
+) -> tuple[dict[str, Conversation], list[Conversation]]:
+    """Each id's conversation in this inbox (a message with that id, or one that named it), and every
+    conversation met, oldest first."""
+    ids = list(dict.fromkeys(message_ids))
+    # A conversation met here may be merged away meanwhile by a message naming other ids of the
+    # thread: its row is locked, and the lookup runs again when one went while we waited.
+    for _ in range(5):
+        # One query: the messages with these ids (first), then the keys naming them.
+        own = Message.objects.filter(account=inbox.account, inbox=inbox, message_id__in=ids)
+        named = ThreadKey.objects.filter(account=inbox.account, inbox=inbox, message_id__in=ids)
+        fields = ("message_id", "conversation_id", "rank")
+        pairs = list(
+            own.annotate(rank=Value(0))
+            .values_list(*fields)
+            .union(named.annotate(rank=Value(1)).values_list(*fields), all=True)
+            .order_by("rank")
+        )
+        wanted = {conversation_id for _, conversation_id, _ in pairs}
+        if not wanted:
+            return {}, []
+        locked = (
+            Conversation.objects.filter(account=inbox.account, pk__in=wanted)
+            .select_related("contact")
+            .select_for_update(of=("self",))
+            .order_by("pk")
+        )
+        by_pk = {conversation.pk: conversation for conversation in locked}
+        if len(by_pk) < len(wanted):
+            continue
+        found = {}
+        for message_id, conversation_id, _ in pairs:
+            found.setdefault(message_id, by_pk[conversation_id])
+        return found, sorted(by_pk.values(), key=_age)
+    raise OperationalError("The conversations of this thread kept being merged; try again.")
+
+
+def record_thread_keys(conversation: Conversation, message_ids: list[str]) -> None:
+    """Keep each id the message named as a key of its conversation (under `lock_thread`)."""
+    keys = [
+        ThreadKey(
+            account_id=conversation.account_id,
+            inbox_id=conversation.inbox_id,
+            message_id=message_id,
+            conversation=conversation,
+        )
+        for message_id in dict.fromkeys(message_ids)
+    ]
+    ThreadKey.objects.bulk_create(
+        keys,
+        update_conflicts=True,
+        unique_fields=["account", "inbox", "message_id"],
+        update_fields=["conversation"],
     )
-    return Threading(None, Message.ThreadedBy.NEW_CONVERSATION, " ".join(notes))
+
+
+def merge_conversation(keep: Conversation, other: Conversation) -> None:
+    """Move everything of `other` (messages, keys, decisions, its ticket if `keep` has none) to `keep`.
+
+    Related rows are found through the model's relations, so apps above this
+    one (tickets, routing) need not be imported. A row that cannot move
+    (a one-to-one `keep` already has, a unique pair) goes with `other`.
+    """
+    for relation in Conversation._meta.related_objects:
+        if relation.many_to_many:
+            continue
+        rows = relation.related_model._base_manager.filter(**{relation.field.name: other})
+        if (
+            relation.one_to_one
+            and relation.related_model._base_manager.filter(**{relation.field.name: keep}).exists()
+        ):
+            continue
+        try:
+            with transaction.atomic():
+                rows.update(**{relation.field.name: keep})
+        except IntegrityError:
+            continue
+    fields = ["last_message_at"]
+    keep.last_message_at = max(keep.last_message_at, other.last_message_at)
+    if keep.assignee_id is None and other.assignee_id is not None and keep.status == other.status:
+        keep.assignee_id = other.assignee_id
+        fields.append("assignee")
+    keep.save(update_fields=fields)
+    record_event(keep, Kind.MERGED, merged=other.pk, subject=other.subject)
+    other.delete()

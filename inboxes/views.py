@@ -6,51 +6,96 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_scopes import scope
 
 from channels_conn.spool import retry_inbound
-from inboxes import inline_images, selectors
+from inboxes import inline_images, mail_display, selectors
+from inboxes.activity import recent_activity
 from inboxes.contact_forms import ContactOwnerForm
-from inboxes.models import Attachment, Contact
-from inboxes.permissions import can_act_in_inbox, visible_inboxes
+from inboxes.models import Attachment, Contact, Inbox
+from inboxes.permissions import can_act_in_inbox, conversation_refusals, visible_inboxes
+from inboxes.read_state import mark_read
 from inboxes.replies import composer_context
+from inboxes.selectors import Counts
 from inboxes.services import set_contact_owner
+from inboxhub.models import Membership
 from inboxhub.permissions import can, require
 from inboxhub.tenancy import MemberRequest, member_required
 
 # The policy of a message's own HTML document: inert even when opened directly (H2, DESIGN "HTML").
-# `{origin}` is this app's, for the message's inline images (inboxes/inline_images.py).
+# No `allow-scripts`, ever; `allow-same-origin` only so the thread page's script can read the
+# document's height (static/js/thread.js); with no script in it, the document can do nothing with
+# its origin, and `default-src 'none'` forbids scripts even to a browser without sandboxing.
+# `{img_src}`: this app's inline-image URLs and data:, and remote images when the agent allows them.
 MAIL_HTML_CSP = (
-    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-    "img-src https: data: {origin}; style-src 'unsafe-inline'; font-src https: data:; "
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "img-src {img_src}; style-src 'unsafe-inline'; font-src data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 # Types a browser renders harmlessly; everything else is sent as opaque bytes.
 PLAIN_DOWNLOAD_TYPES = frozenset(["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"])
 
 
+def _sidebar(member: Membership) -> tuple[list[Inbox], list[tuple[Inbox, int]], Counts]:
+    """The inboxes the member sees, each with its open count, and every count of the views (H1)."""
+    # One query for the sidebar and the current inbox: an account has a handful of inboxes.
+    inboxes = list(visible_inboxes(member))
+    counts = selectors.conversation_counts(member, [inbox.pk for inbox in inboxes])
+    return inboxes, [(inbox, counts.of(inbox.pk)["open"]) for inbox in inboxes], counts
+
+
+def _thread_base(subdomain: str) -> str:
+    """`/a/<subdomain>/inbox/c/`: the list appends each id, one reverse() for its fifty links."""
+    return reverse("inboxes:thread", args=[subdomain, 0]).removesuffix("0/")
+
+
 @require_GET
 @member_required
 def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = None) -> HttpResponse:
-    # One query for the sidebar and the current inbox: an account has a handful of inboxes.
-    inboxes = list(visible_inboxes(request.member).prefetch_related("channels__fallback_address"))
+    inboxes, nav, counts = _sidebar(request.member)
     inbox = next((i for i in inboxes if i.pk == inbox_id), None) if inbox_id else next(iter(inboxes), None)
     if inbox_id and inbox is None:
         raise Http404("No such inbox")
     view = request.GET.get("view", selectors.DEFAULT_VIEW)
     if view not in selectors.VIEWS:
         view = selectors.DEFAULT_VIEW
-    context = {"inboxes": inboxes, "inbox": inbox, "view": view}
+    context = {"nav": nav, "counts": counts, "inbox": inbox, "view": view, "current": inbox and inbox.pk}
+    context["thread_base"] = _thread_base(subdomain)
     if inbox is not None:
         context["page"] = selectors.conversation_page(
             inbox, view=view, member=request.member, cursor=request.GET.get("before")
         )
-        counts = selectors.view_counts(inbox, request.member)
-        context["views"] = [(key, label, counts.get(key)) for key, label in selectors.VIEWS.items()]
-        context["counts"] = counts
+        inbox_counts = counts.of(inbox.pk)
+        context["views"] = [(key, label, inbox_counts.get(key)) for key, label in selectors.VIEWS.items()]
+        context["inbox_counts"] = inbox_counts
     return render(request, "inboxes/index.html", context)
+
+
+@require_GET
+@member_required
+def assigned_to_me(request: MemberRequest, subdomain: str) -> HttpResponse:
+    """The member's open conversations in every inbox they see, newest first (H1)."""
+    inboxes, nav, counts = _sidebar(request.member)
+    page = selectors.assigned_page(
+        request.member, inbox_ids=[inbox.pk for inbox in inboxes], cursor=request.GET.get("before")
+    )
+    context = {"nav": nav, "counts": counts, "page": page, "current": "mine"}
+    context["thread_base"] = _thread_base(subdomain)
+    return render(request, "inboxes/index.html", context)
+
+
+@require_GET
+@member_required
+def inbox_counts(request: MemberRequest, subdomain: str) -> HttpResponse:
+    """The sidebar with its counts, alone: the inbox page refreshes it in place (H1)."""
+    _, nav, counts = _sidebar(request.member)
+    current = request.GET.get("current", "")
+    current = int(current) if current.isdigit() else "mine" if current == "mine" else None
+    context = {"nav": nav, "counts": counts, "current": current}
+    return render(request, "inboxes/index.html#inbox-nav", context)
 
 
 @require_GET
@@ -62,7 +107,9 @@ def account_home(request: MemberRequest, subdomain: str) -> HttpResponse:
 
 @require_GET
 @member_required
+@vary_on_headers("HX-Request")
 def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
+    """A conversation, its newest messages first shown; older ones a page at a time (H2)."""
     conversation = get_object_or_404(
         # The ticket by its relation's name (C11): this app sits below tickets and never imports it.
         request.account.conversations.filter(inbox__in=visible_inboxes(request.member)).select_related(
@@ -70,17 +117,19 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
         ),
         pk=conversation_id,
     )
-    # The member an unverified sender claims to be is named on the message (G8), in the same query.
-    messages_list = selectors.thread_messages(conversation).select_related("claimed_member__user")
+    mark_read(conversation, by=request.member)  # H1: the list shows it read for this member from now on
+    page = selectors.thread_messages(conversation, before=request.GET.get("before"))
+    mail_display.prepare(page.messages)
     can_act = can_act_in_inbox(request.member, conversation.inbox)
-    context = {
-        "conversation": conversation,
-        "messages_list": messages_list,
-        "can_act": can_act,
-        "assignable": selectors.assignable_members(conversation.inbox) if can_act else [],
-        # B7: a free seat may assign a conversation only while nobody (or they themselves) has it.
-        "may_reassign": request.member.has_paid_seat or conversation.assignee_id in (None, request.member.pk),
-    }
+    context = {"conversation": conversation, "page": page, "can_act": can_act}
+    if request.htmx and request.GET.get("before"):
+        return render(request, "inboxes/thread.html#older-messages", context)
+    context.update(
+        assignable=selectors.assignable_members(conversation.inbox) if can_act else [],
+        # Each action's control enabled, or disabled with the reason (H4, B6, B7); the newest activity.
+        refusals=conversation_refusals(request.member, conversation),
+        activity=recent_activity(conversation),
+    )
     context.update(composer_context(conversation, request.member))
     return render(request, "inboxes/thread.html", context)
 
@@ -88,14 +137,20 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
 @require_GET
 @member_required
 def message_html(request: MemberRequest, subdomain: str, message_id: int) -> HttpResponse:
+    """A message's HTML as its own inert document; remote images only with `?images=show` (H2)."""
     visible = request.account.messages.filter(inbox__in=visible_inboxes(request.member))
     message = get_object_or_404(visible.exclude(html=""), pk=message_id)
+    show_images = request.GET.get("images") == "show"
     html = inline_images.with_inline_images(message)
+    if not show_images:
+        html = mail_display.without_remote_images(html)
+    html = mail_display.folded_html(html, forward=bool(message.forwarded_original))
     response = HttpResponse(render_to_string("inboxes/message_html.html", {"message": message, "html": html}))
-    response["Content-Security-Policy"] = MAIL_HTML_CSP.format(
-        origin=f"{request.scheme}://{request.get_host()}"
-    )
+    inline = request.build_absolute_uri(inline_images.url_prefix())
+    remote = "https: " if show_images else ""
+    response["Content-Security-Policy"] = MAIL_HTML_CSP.format(img_src=f"{remote}data: {inline}")
     response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
 

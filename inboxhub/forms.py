@@ -16,10 +16,18 @@ def login_username(request, credentials: dict | None) -> str | None:
     return username.strip().lower() if isinstance(username, str) else username
 
 
+class OneLineField(forms.CharField):
+    """A name that ends up in mail headers: each run of whitespace, line breaks too, is one space (B11)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return " ".join(value.split()) if value else value
+
+
 class NewAccountForm(forms.Form):
     """A company and its subdomain: all a signed-in person gives to create another account."""
 
-    company_name = forms.CharField(label="Company name", max_length=100)
+    company_name = OneLineField(label="Company name", max_length=100)
     subdomain = forms.CharField(
         label="Subdomain",
         max_length=40,
@@ -33,7 +41,7 @@ class NewAccountForm(forms.Form):
 
 
 class SignupForm(NewAccountForm):
-    full_name = forms.CharField(label="Your name", max_length=150)
+    full_name = OneLineField(label="Your name", max_length=150)
     email = forms.EmailField(label="Work email")
     password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
 
@@ -52,7 +60,7 @@ class SignupForm(NewAccountForm):
 class AddMemberForm(forms.Form):
     HOW_CHOICES = [("invite", "Send an invite link"), ("password", "Set a password now")]
 
-    full_name = forms.CharField(label="Name", max_length=150)
+    full_name = OneLineField(label="Name", max_length=150)
     email = forms.EmailField(label="Email")
     seat = forms.ChoiceField(label="Seat", choices=Membership.Seat.choices, initial=Membership.Seat.FREE)
     permission = forms.ChoiceField(

@@ -195,6 +195,8 @@ INGEST_BATCH_SECONDS = env_int("INGEST_BATCH_SECONDS", 15)
 # Attachments above these sizes are not stored; the message is kept and lists what was skipped.
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
 ATTACHMENTS_TOTAL_MAX_BYTES = env_int("ATTACHMENTS_TOTAL_MAX_BYTES", 50 * 1024 * 1024)
+# An agent's reply may carry files up to this many bytes together; more is refused with the limit named.
+REPLY_ATTACHMENTS_MAX_BYTES = env_int("REPLY_ATTACHMENTS_MAX_BYTES", 10 * 1024 * 1024)
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -242,6 +244,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-inbound": {"task": "channels_conn.tasks.sweep_inbound_task", "schedule": 30.0},
     # Every minute: hand invites and verification mail whose task Redis lost back to the workers.
     "sweep-outbound": {"task": "inboxhub.tasks.sweep_outbound_task", "schedule": 60.0},
+    # Every minute: hand agents' replies whose task Redis lost (or a killed worker left) back to the workers.
+    "sweep-replies": {"task": "inboxes.tasks.sweep_replies_task", "schedule": 60.0},
 }
 
 if REDIS_URL:

@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
+from channels_conn import views as channel_views
+from inboxes import reply_views
 from inboxes import views as inbox_views
 from inboxhub.forms import ResetPasswordForm
 from inboxhub.views import auth, availability, conversations, members, settings_home, teams
@@ -24,6 +26,7 @@ conversation_actions = [
     path("assign/", conversations.assign, name="assign"),
     path("close/", conversations.close, name="close"),
     path("reopen/", conversations.reopen, name="reopen"),
+    path("note/", reply_views.note, name="note"),
 ]
 
 tenant = [
@@ -74,6 +77,8 @@ urlpatterns = [
         ),
         name="invite_accept",
     ),
+    # C4: the from-address verification link works without signing in (it proves only the mailbox).
+    path("verify/from-address/", channel_views.verify_from_address, name="verify_from_address"),
     path("inline-images/", include("inboxes.inline_image_urls")),
     path("a/<slug:subdomain>/", include(tenant)),
 ]

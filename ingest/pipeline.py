@@ -4,6 +4,7 @@
     parse                          inboxhub.lib.mail.parsing
     authenticate the sender        inboxhub.lib.mail.authentication
     resolve each recipient         channels_conn.recipients
+    a bounce of our reply          inboxes.bounces (marks the reply; nothing else)
     contact, thread, store         inboxes.receiving
     a ticket for a new one         tickets.services
     mark the row processed         channels_conn.spool
@@ -32,6 +33,7 @@ from django_scopes import scope, scopes_disabled
 
 from channels_conn import recipients, spool
 from channels_conn.models import FallbackAddress, InboundMessage
+from inboxes.bounces import record_delivery_report
 from inboxes.models import Conversation, Message
 from inboxes.receiving import receive_message
 from inboxes.threads import normalise_message_id, synthetic_message_id
@@ -71,7 +73,11 @@ def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
             started = ingest_inbound(inbound)
             spool.mark_processed(inbound)
     except Exception as exc:
-        logger.warning("inbound #%s attempt %s failed", inbound_id, inbound.attempts, exc_info=True)
+        # A mail the product refuses by rule (no sender, no recipient) is no fault: its reason, no traceback.
+        expected = isinstance(exc, spool.CannotIngest)
+        logger.warning(
+            "inbound #%s attempt %s failed: %s", inbound_id, inbound.attempts, exc, exc_info=not expected
+        )
         return spool.mark_failed(inbound, exc), []
     return State.PROCESSED, started
 
@@ -181,8 +187,16 @@ def _receive(
     fallback_address: FallbackAddress,
     recipient: str,
 ) -> Conversation | None:
-    """Store the message in one inbox; the conversation it started, with its ticket, or None (C11)."""
+    """Store the message in one inbox; the conversation it started, with its ticket, or None (C11).
+
+    A bounce of one of the inbox's replies marks that reply instead, and starts nothing (RFC 3464).
+    """
     inbox = fallback_address.channel.inbox
+    if parsed.delivery_report is not None:
+        reply = record_delivery_report(inbox, parsed.delivery_report)
+        if reply is not None:
+            logger.info("inbound #%s: a bounce of reply %s (%s)", inbound.pk, reply.pk, reply.delivery_state)
+            return None
     try:
         received = receive_message(
             inbox,

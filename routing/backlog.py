@@ -46,7 +46,9 @@ def assign_backlog(account_id: int, inbox_id: int, *, batch: int = BATCH) -> int
     with scope(account=account_id):
         waiting = Conversation.objects.filter(
             account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee__isnull=True
-        ).order_by("created_at", "pk")[:batch]
+        )
+        # Machine mail is never handed out (RFC 3834): at the head it would hold up everyone behind it.
+        waiting = waiting.filter(automated_reason="").order_by("created_at", "pk")[:batch]
         for conversation in waiting:
             with transaction.atomic():
                 decision = route_conversation(conversation, trigger=AssignmentDecision.Trigger.BACKLOG)

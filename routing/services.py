@@ -7,8 +7,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from inboxes.activity import assignment_event
 from inboxes.locking import save_inbox_settings
-from inboxes.models import Conversation
+from inboxes.models import Conversation, ConversationEvent
 from inboxhub.audit import record_change
 from inboxhub.models import Membership, OutboundEmail
 from inboxhub.outbound import queue_email
@@ -101,7 +102,7 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
         people = list({c.contact.owner_id: c.contact.owner for c in waiting if c.contact.owner}.values())
     loads = loads_of(waiting[0].inbox, people)
     snapshot = plan.snapshot(rule)
-    records, states = [], {}
+    records, states, events = [], {}, []
     for position, conversation in enumerate(waiting):
         # A microsecond apart: the log and the tie-break keep the order the decisions were made in.
         moment = decided_at + timedelta(microseconds=position)
@@ -112,6 +113,11 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
             load = loads.setdefault(decision.chosen.pk, Load())
             load.open, load.last_assigned_at = load.open + 1, moment
             conversation.assignee = decision.chosen
+            events.append(
+                assignment_event(
+                    conversation, decision.chosen, None, by=None, at=moment, reason=decision.summary
+                )
+            )
             states[decision.chosen.pk] = AssigneeState(
                 account_id=rule.account_id,
                 inbox_id=rule.inbox_id,
@@ -121,6 +127,7 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
         if decision.notify_owner is not None:
             _tell_away_owner(conversation, decision.notify_owner)
     Conversation.objects.bulk_update([c for c in waiting if c.assignee_id], ["assignee"])
+    ConversationEvent.objects.bulk_create(events)  # the conversations' activity (H4)
     AssigneeState.objects.bulk_create(
         list(states.values()),
         update_conflicts=True,
@@ -186,6 +193,11 @@ def route_reopened_conversation(conversation: Conversation) -> AssignmentDecisio
     if not routing_on:
         return None
     Conversation.objects.filter(account_id=conversation.account_id, pk=conversation.pk).update(assignee=None)
+    if assignee is not None:
+        reason = (
+            "reopened while they are away" if assignee.has_paid_seat else "reopened; they have a free seat"
+        )
+        assignment_event(conversation, None, assignee, by=None, reason=reason).save()
     conversation.assignee = None
     return route_conversation(conversation, trigger=Trigger.REOPENED)
 

@@ -18,6 +18,7 @@ class Smarthost:
         self.rcpt_answer = "250 OK"
         self.attempts = 0
         self.messages: list = []
+        self.envelope_senders: list[str] = []  # MAIL FROM of each accepted message, in order
         self.received = threading.Event()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
@@ -30,6 +31,7 @@ class Smarthost:
         if self.data_answers:
             return self.data_answers.pop(0)
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        self.envelope_senders.append(envelope.mail_from)
         self.received.set()
         return "250 OK"
 

@@ -5,9 +5,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from inboxes.activity import record_event
 from inboxes.locking import save_inbox_settings
-from inboxes.models import Conversation
-from inboxes.permissions import require_inbox_action
+from inboxes.models import Conversation, ConversationEvent
+from inboxes.permissions import ConversationAction, require_conversation_action, require_inbox_action
 from inboxes.services import set_conversation_status
 from inboxhub.audit import record_change
 from inboxhub.models import Account, Membership
@@ -154,6 +155,8 @@ def open_ticket_for_new_conversation(conversation: Conversation) -> Ticket | Non
     ticket, created = _open_ticket(conversation, defaults.pipeline, defaults.stage, defaults)
     if created:
         record_change(None, ticket, "ticket_opened", **_ticket_details(ticket))
+        created = ConversationEvent.Kind.TICKET_CREATED
+        record_event(conversation, created, pipeline=ticket.pipeline.name, stage=ticket.stage.name)
     return ticket
 
 
@@ -164,7 +167,7 @@ def create_ticket(conversation: Conversation, *, by: Membership) -> Ticket:
     A conversation that already has a ticket keeps it: a second click changes nothing.
     """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
-    require_inbox_action(by, conversation.inbox)
+    require_conversation_action(by, conversation, ConversationAction.TICKET)
     defaults = ticket_defaults_for(conversation.inbox)
     pipeline, stage = defaults.pipeline, defaults.stage
     if pipeline is None or stage is None:
@@ -175,6 +178,8 @@ def create_ticket(conversation: Conversation, *, by: Membership) -> Ticket:
     ticket, created = _open_ticket(conversation, pipeline, stage, defaults)
     if created:
         record_change(by, ticket, "ticket_created", **_ticket_details(ticket))
+        created = ConversationEvent.Kind.TICKET_CREATED
+        record_event(conversation, created, by=by, pipeline=ticket.pipeline.name, stage=ticket.stage.name)
     return ticket
 
 
@@ -209,6 +214,8 @@ def move_ticket(ticket: Ticket, stage: Stage, *, by: Membership) -> Ticket:
         route_reopened_conversation(conversation)
     ticket.save(update_fields=["stage", "updated_at", "closed_at"])
     record_change(by, ticket, "ticket_moved", stage=stage.pk, previous=previous.pk)
+    moved = ConversationEvent.Kind.TICKET_MOVED
+    record_event(conversation, moved, by=by, stage=stage.name, previous=previous.name)
     return ticket
 
 

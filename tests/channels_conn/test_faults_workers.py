@@ -41,7 +41,12 @@ State = InboundMessage.State
 
 
 def own_redis_db() -> str:
-    """Redis databases 14 and 15, one per xdist worker (test_faults.py uses 11 and 12, the bench 13)."""
+    """Redis databases 14 and 15, one per xdist worker (test_faults.py uses 11 and 12, the bench 13).
+
+    TEST_BROKER_URL overrides it, for two suites running side by side on one Redis.
+    """
+    if os.environ.get("TEST_BROKER_URL"):
+        return os.environ["TEST_BROKER_URL"]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     return f"redis://127.0.0.1:6379/{14 + int(worker or 0) % 2}"
 

@@ -101,7 +101,7 @@ def test_admin_opens_the_channel_picker_and_sees_what_is_coming(page, demo):
     page.get_by_role("button", name="Connect a channel").click()
     picker = page.get_by_role("dialog", name="Connect a channel")
     expect(picker).to_contain_text("Connected")
-    expect(picker.get_by_text("Coming soon")).to_have_count(2)
+    expect(picker.get_by_text("Not available yet")).to_have_count(2)
     assert_accessible(page)
     screenshot(page, "inbox-settings-channel-picker")
 

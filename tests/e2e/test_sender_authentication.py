@@ -107,8 +107,8 @@ def test_mail_html_with_script_shows_no_dialog_and_its_frame_cannot_run_scripts(
     page.wait_for_timeout(300)  # room for an onerror or onload to fire, if anything let it
 
     sandbox = frame_element.get_attribute("sandbox")
+    # allow-same-origin stays harmless without allow-scripts: the page reads the height, nothing runs inside.
     assert sandbox is not None and "allow-scripts" not in sandbox.split()
-    assert "allow-same-origin" not in sandbox.split()
     assert dialogs == []
     assert page.get_by_text("Sender not verified").first.is_visible()
     screenshot(page, "thread-hostile-html")

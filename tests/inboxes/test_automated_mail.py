@@ -1,18 +1,25 @@
 """Mail a machine sent — bounces, auto-replies, list mail — starts nothing automatic (RFC 3834, RFC 3464)."""
 
+import smtplib
 from email import policy
 from email.parser import BytesParser
 
 import pytest
 from django_scopes import scopes_disabled
 
-from inboxes.models import Conversation
+from channels_conn.models import InboundMessage
+from inboxes.models import Contact, Conversation, Message
+from inboxhub.celery import app as celery_app
 from inboxhub.lib.mail.automated import automated_reason
 from inboxhub.lib.mail.parsing import parse_message
+from inboxhub.models import OutboundEmail
 from ingest.pipeline import process_inbound_message
 from routing.models import AssignmentDecision, AssignmentRule
+from tests.channels_conn.conftest import start_smtp  # noqa: F401 - the fixture
+from tests.corpora import CORPORA
 from tests.factories import MembershipFactory
-from tests.inboxes.helpers import address_of, spool
+from tests.inboxes.helpers import address_of, raw_mail, spool
+from tests.machine_mail import machine_mail
 
 POSTFIX_DSN = (
     b"From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)\r\n"
@@ -91,3 +98,136 @@ def test_a_persons_mail_in_the_same_inbox_is_still_assigned(admin):
     process_inbound_message(spool(PERSON, address_of(inbox)).pk)
     with scopes_disabled():
         assert Conversation.objects.get(inbox=inbox).assignee == ada
+
+
+# --- real shapes over the real SMTP ingress (tests/fixtures/mail; the shared corpora where they have one) ---
+
+# (sample, envelope sender): bounces and Exchange's out-of-office come from the null sender, as real ones do.
+MACHINE_MAIL = [
+    ("postfix_bounce", ""),
+    ("postfix_delayed", ""),
+    ("exchange_ndr", ""),
+    ("gmail_dsn", ""),
+    ("exim_bounce", ""),
+    ("exim_prose_bounce", ""),
+    ("exchange_oof", ""),
+    ("gmail_vacation", "dan.customer@gmail.example"),
+    ("list_mail", "announce-bounces@lists.vendor.example"),
+]
+# Real messages of the CPython test suite: DSNs of Sun Internet Mail Server (through a Mailman list)
+# and Sendmail (a broken boundary), and a list post marked Precedence: bulk.
+CORPUS_MACHINE_MAIL = ["msg_16.txt", "msg_25.txt", "msg_32.txt"]
+needs_corpora = pytest.mark.skipif(
+    not (CORPORA / "cpython-email").is_dir(), reason="the shared corpora are absent"
+)
+
+
+def corpus_mail(file: str) -> bytes:
+    raw = (CORPORA / "cpython-email" / file).read_bytes()
+    if raw.startswith(b"From "):  # the mbox separator line is no part of the message
+        raw = raw.split(b"\n", 1)[1]
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@pytest.fixture
+def ingress(start_smtp, monkeypatch):  # noqa: F811 - the imported fixture
+    """The real SMTP ingress; tasks run before its 250, as without REDIS_URL."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+    return start_smtp()
+
+
+@pytest.fixture
+def routing_on(admin):
+    """Automatic assignment to Ada, a paid, available agent: a person's new mail goes to her."""
+    ada = MembershipFactory(account=admin.account, user__full_name="Ada Lovelace", username="ada")
+    with scopes_disabled():
+        inbox = admin.account.inboxes.get(is_default=True)
+        AssignmentRule.objects.create(account=admin.account, inbox=inbox, enabled=True).members.add(ada)
+    return inbox
+
+
+def smtp_send(server, raw: bytes, to: str, *, mail_from: str) -> int:
+    with smtplib.SMTP(server.hostname, server.port, local_hostname="mx.example", timeout=15) as client:
+        client.ehlo()
+        client.mail(mail_from)
+        client.rcpt(to)
+        return client.data(raw)[0]
+
+
+def assert_left_alone(inbox) -> None:
+    """The mail opened a conversation nobody was assigned, and nothing was sent or queued to anyone."""
+    with scopes_disabled():
+        conversation = Conversation.objects.get(inbox=inbox)
+        decision = AssignmentDecision.objects.get(conversation=conversation)
+        queued = list(OutboundEmail.objects.values_list("kind", "to"))
+        replies = Message.objects.filter(direction=Message.Direction.OUTGOING).count()
+    assert conversation.automated_reason
+    assert conversation.assignee is None
+    assert decision.summary.endswith("; a machine's mail starts nothing automatic.")
+    assert (queued, replies) == ([], 0)
+
+
+@pytest.mark.parametrize(("name", "mail_from"), MACHINE_MAIL, ids=[name for name, _ in MACHINE_MAIL])
+def test_machine_mail_over_smtp_is_accepted_and_starts_nothing(name, mail_from, ingress, routing_on):
+    to = address_of(routing_on)
+    # The reply it cites is none of ours: it opens a conversation, as machine mail about others' mail does.
+    raw = machine_mail(name, to=to, reply_id="elsewhere-1@other.example")
+    assert smtp_send(ingress, raw, to, mail_from=mail_from) == 250
+    assert_left_alone(routing_on)
+
+
+@needs_corpora
+@pytest.mark.parametrize("file", CORPUS_MACHINE_MAIL)
+def test_real_machine_mail_over_smtp_starts_nothing(file, ingress, routing_on):
+    to = address_of(routing_on)
+    assert smtp_send(ingress, corpus_mail(file), to, mail_from="") == 250
+    assert_left_alone(routing_on)
+
+
+@needs_corpora
+def test_a_real_bounce_from_an_empty_address_that_is_none_of_ours_is_listed_failed(ingress, routing_on):
+    """amavis writes `From: MAILER DAEMON <>`: nobody to log it to, so it waits under Failed messages."""
+    to = address_of(routing_on)
+    assert smtp_send(ingress, corpus_mail("msg_43.txt"), to, mail_from="") == 250
+    with scopes_disabled():
+        inbound = InboundMessage.objects.get()
+        assert not Conversation.objects.exists()
+        assert not OutboundEmail.objects.exists()
+    assert inbound.state == InboundMessage.State.FAILED
+    assert inbound.error.startswith("The sender could not be read unambiguously from the From header")
+
+
+def test_a_persons_mail_from_the_null_sender_is_accepted_and_received(ingress, routing_on):
+    """RFC 5321 §4.5.5: `MAIL FROM:<>` must be accepted; the message itself decides what it is."""
+    to = address_of(routing_on)
+    assert smtp_send(ingress, raw_mail(to=to), to, mail_from="") == 250
+    with scopes_disabled():
+        [message] = Message.objects.filter(inbox=routing_on)
+        inbound = message.inbound
+    assert inbound.mail_from == ""
+    assert message.from_email == "carol@customer.example"
+
+
+def test_an_away_owner_is_emailed_for_a_persons_mail_but_never_for_a_machines(admin):
+    """D6's notification is InboxHub's one automatic mail about incoming mail: a robot never sets it off."""
+    owner = MembershipFactory(account=admin.account, user__email="olga@alpha.example", username="olga")
+    with scopes_disabled():
+        inbox = admin.account.inboxes.get(is_default=True)
+        AssignmentRule.objects.create(
+            account=admin.account, inbox=inbox, enabled=True, assign_to=AssignmentRule.AssignTo.CONTACT_OWNER
+        )
+        owner.availability = owner.Availability.AWAY
+        owner.save(update_fields=["availability"])
+        for email in ("carol@customer.example", "dan.customer@gmail.example"):
+            Contact.objects.create(account=admin.account, email=email, owner=owner)
+    to = address_of(inbox)
+
+    process_inbound_message(spool(machine_mail("gmail_vacation", to=to), to).pk)
+    with scopes_disabled():
+        assert not OutboundEmail.objects.exists()
+
+    process_inbound_message(spool(PERSON, to).pk)
+    with scopes_disabled():
+        [notification] = OutboundEmail.objects.all()
+    assert notification.kind == OutboundEmail.Kind.OWNER_NOTIFICATION
+    assert notification.to == "olga@alpha.example"

@@ -228,7 +228,7 @@ def test_the_inbox_sidebar_lists_only_the_inboxes_an_agent_can_see(client, admin
     r = client.get(reverse("inboxes:index", args=[admin.account.subdomain]))
 
     sidebar = r.text.split('aria-label="Inboxes"')[1].split("</nav>")[0]
-    assert ">Inbox</a>" in sidebar and ">Mine</a>" in sidebar
+    assert '>Inbox <span class="count">' in sidebar and '>Mine <span class="count">' in sidebar
     assert "Billing" not in sidebar
 
 

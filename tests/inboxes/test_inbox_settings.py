@@ -122,7 +122,7 @@ def test_the_connect_a_channel_picker_shows_fallback_connected_and_the_others_co
     picker = r.text.split('id="connect-channel-dialog"')[1].split("</dialog>")[0]
     assert "Fallback email address" in picker and "Connected" in picker
     coming = [item.split("</li>")[0] for item in picker.split('<li class="is-coming">')[1:]]
-    assert [("Coming soon" in item, "<button" in item, "<a " in item) for item in coming] == [
+    assert [("Not available yet" in item, "<button" in item, "<a " in item) for item in coming] == [
         (True, False, False)
     ] * 2
 

@@ -5,6 +5,8 @@ token threads the contact's answer back; refused when C1 or F2 turn sending
 off, or when the member may not act (B6, B7).
 """
 
+from datetime import timedelta
+
 import pytest
 from django.template.loader import render_to_string
 from django.test import RequestFactory
@@ -16,10 +18,11 @@ from channels_conn.models import Channel
 from inboxes.models import Conversation, Message
 from inboxes.replies import CHANNEL_OFF, SEND_FROM_OFF, composer_context, deliver_reply
 from inboxes.reply_tokens import verify_reply_token
+from inboxes.tasks import sweep_replies_task
 from inboxhub.celery import app as celery_app
 from inboxhub.models import Membership
 from ingest.pipeline import ingest_inbound
-from tests.inboxes.helpers import address_of, default_inbox, fallback_address, raw_mail, spool
+from tests.inboxes.helpers import address_of, fallback_address, raw_mail, spool
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member
 from tests.smarthost import smarthost
 
@@ -205,6 +208,32 @@ def test_a_verified_custom_from_address_is_used_and_an_unverified_one_is_not(
         "Bob Agent at Alpha <bob@alpha.mail.localhost>",
         "Bob Agent at Alpha <help@alpha.example>",
     ]
+
+
+def test_bounces_of_a_reply_from_our_domain_come_back_to_its_reply_address(
+    send, agent, conversation, mail_server
+):
+    """The envelope sender is where bounces and out-of-office answers go (RFC 3464, 3834)."""
+    send(agent, conversation)
+
+    [reply] = outgoing(conversation)
+    [(_, mail)] = mail_server.messages
+    assert mail_server.envelope_senders == [reply.reply_to]
+    assert mail["From"] == "Bob Agent at Alpha <bob@alpha.mail.localhost>"
+    assert mail["Reply-To"] == reply.reply_to and "+" in reply.reply_to
+
+
+def test_a_reply_from_a_custom_address_keeps_it_as_the_envelope_sender(
+    send, agent, conversation, mail_server
+):
+    """A custom domain's SPF names us (C4): its own address stays the envelope sender."""
+    set_fallback(conversation.inbox, from_address_mode="custom", custom_from_address="help@alpha.example")
+    with scopes_disabled():
+        address = fallback_address(conversation.inbox)
+    set_fallback(conversation.inbox, custom_from_verified_at=address.created_at)
+    send(agent, conversation)
+
+    assert mail_server.envelope_senders == ["help@alpha.example"]
 
 
 def test_the_signature_is_filled_with_the_sending_agents_name_in_both_parts(
@@ -471,12 +500,61 @@ def test_an_answer_naming_the_reply_in_in_reply_to_lands_in_the_same_conversatio
     assert answered.threaded_by == Message.ThreadedBy.IN_REPLY_TO
 
 
-def test_an_htmx_send_redirects_the_page_to_the_thread(send, agent, conversation, mail_server):
+def test_an_htmx_send_swaps_in_a_fresh_composer_and_appends_the_reply_and_activity(
+    send, agent, conversation, mail_server
+):
     r = send(agent, conversation, headers={"HX-Request": "true"})
 
     [reply] = outgoing(conversation)
-    assert r.status_code == 200
-    assert r.headers["HX-Redirect"] == (
-        f"{reverse('inboxes:thread', args=['alpha', conversation.pk])}#message-{reply.pk}"
-    )
-    assert default_inbox(conversation.account).pk == conversation.inbox_id
+    assert r.status_code == 200 and "HX-Redirect" not in r.headers
+    composer = r.text.split('<section class="card composer" id="composer"', 1)[1].split("</section>", 1)[0]
+    assert '<textarea id="reply-body" name="body" rows="6" required></textarea>' in composer
+    appended = r.text.split('<ol hx-swap-oob="beforeend:ol.thread"><li>', 1)[1]
+    assert appended.lstrip().startswith(f'<article class="card message" id="message-{reply.pk}"')
+    assert "Your parcel left our warehouse this morning." in appended
+    assert 'id="activity" aria-labelledby="activity-title" hx-swap-oob="true"' in r.text
+    assert "Bob Agent sent a reply" in r.text
+
+
+# --- the sweep: a reply whose task was lost (DESIGN "Durability") ---
+
+
+def test_a_queued_reply_whose_task_was_lost_is_sent_by_the_sweep(client, agent, conversation, mail_server):
+    client.force_login(agent.user)
+    client.post(reply_url(conversation), {"body": "Sent while Redis was down."})  # no commit: no task
+    [reply] = outgoing(conversation)
+    assert sweep_replies_task() == 0  # a minute's grace: its own task may still be on its way
+    with scopes_disabled():
+        Message.objects.filter(pk=reply.pk).update(created_at=reply.created_at - timedelta(minutes=2))
+
+    assert sweep_replies_task() == 1
+
+    [(_, mail)] = mail_server.messages
+    assert mail["Message-ID"] == f"<{reply.message_id}>"
+    reply.refresh_from_db()
+    assert (reply.delivery_state, reply.delivery_attempts) == ("sent", 1)
+    assert sweep_replies_task() == 0 and len(mail_server.messages) == 1
+
+
+def test_the_sweep_is_scheduled_every_minute(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-replies"] == {
+        "task": "inboxes.tasks.sweep_replies_task",
+        "schedule": 60.0,
+    }
+
+
+def test_a_free_seat_is_offered_no_retry_on_a_conversation_someone_else_has(
+    client, send, agent, free_agent, conversation, mail_server
+):
+    mail_server.rcpt_answer = USER_UNKNOWN
+    send(agent, conversation)
+    [reply] = outgoing(conversation)
+    with scopes_disabled():
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=agent)
+    thread = reverse("inboxes:thread", args=[conversation.account.subdomain, conversation.pk])
+
+    client.force_login(free_agent.user)
+    assert f'action="{retry_url(reply)}"' not in client.get(thread).text
+    assert client.post(retry_url(reply)).status_code == 403
+    client.force_login(agent.user)
+    assert f'action="{retry_url(reply)}"' in client.get(thread).text

@@ -381,15 +381,15 @@ def test_the_thread_needs_the_same_queries_with_claimed_members(
     first = only_message(inbox)
     client.force_login(agent.user)
     client.get(thread_url(first))
-    # session, user, account, membership, the conversation, its messages with claimed members,
-    # their attachments, its assignment decisions, who can be assigned, the composer's fallback address,
-    # the switcher's accounts
-    with django_assert_num_queries(11):
+    # session, user, account, membership, the conversation, the viewer's read mark, its messages with
+    # claimed members, their attachments, its activity, its assignment decisions, who can be assigned,
+    # the composer's fallback address, the switcher's accounts
+    with django_assert_num_queries(13):
         client.get(thread_url(first))
     for n in range(3):
         reply = forward(to, message_id=f"reply{n}", headers="In-Reply-To: <fwd1@alpha.example>\r\n")
         ingest_inbound(spooled(reply, to))
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(13):
         text = client.get(thread_url(first)).text
     assert text.count("claims to be Alice Admin") == 4
 

@@ -1,4 +1,9 @@
-"""`manage.py demo` seeds acme and globex, prints them with --json, and is safe to run again."""
+"""`manage.py demo` seeds acme and globex, prints them with --json, and is safe to run again.
+
+Most tests here seed without the week of mail (`--without-mail`): the accounts are what they are
+about, and the mail commits to the spool outside the test's transaction. The mail itself is
+tested in test_demo_week.py.
+"""
 
 import json
 from io import StringIO
@@ -9,12 +14,13 @@ from django.core.management import call_command
 from django.test import Client
 from django_scopes import scopes_disabled
 
+from inboxes.models import Message
 from inboxhub.models import Team
 
 
-def run_demo() -> dict:
+def run_demo(*options: str) -> dict:
     out = StringIO()
-    call_command("demo", "--json", stdout=out)
+    call_command("demo", "--json", "--without-mail", *options, stdout=out)
     return json.loads(out.getvalue())
 
 
@@ -87,10 +93,24 @@ def test_running_the_demo_twice_changes_nothing(db, snapshot):
     assert snapshot() == before
 
 
+def test_running_the_demo_with_its_week_of_mail_twice_changes_nothing_and_sends_nothing(
+    transactional_db, snapshot, mailoutbox
+):
+    call_command("demo", stdout=StringIO())
+    before = snapshot()
+    with scopes_disabled():
+        assert Message.objects.count() > 80
+
+    call_command("demo", stdout=StringIO())
+
+    assert snapshot() == before
+    assert mailoutbox == []
+
+
 def test_without_json_the_demo_says_where_to_log_in(db):
     out = StringIO()
 
-    call_command("demo", stdout=out)
+    call_command("demo", "--without-mail", stdout=out)
 
     assert out.getvalue() == "Demo accounts ready: acme, globex (password inboxhub-demo)\n"
 

@@ -166,6 +166,20 @@ def test_a_member_coming_back_gets_the_waiting_conversations_oldest_first_fairly
         assert [d.conversation_id for d in backlog] == [c.pk for c in waiting]
 
 
+def test_machine_mail_at_the_head_of_the_backlog_holds_up_nobody(inbox, rule, ada, ben):
+    set_member(ada, availability="away")
+    set_member(ben, availability="away")
+    bounce = new_conversation(inbox, "Undelivered Mail Returned to Sender")
+    with scopes_disabled():
+        Conversation.objects.filter(pk=bounce.pk).update(automated_reason="a delivery status notification")
+    person = new_conversation(inbox, "Where is my order?")
+    set_member(ada, availability="available")
+    with scopes_disabled():
+        assert assign_backlog_for(Membership.objects.get(pk=ada.pk)) == 1
+        assert Conversation.objects.get(pk=person.pk).assignee_id == ada.pk
+        assert Conversation.objects.get(pk=bounce.pk).assignee_id is None
+
+
 def test_closing_a_ticket_frees_room_under_the_limit_for_a_waiting_conversation(
     admin, inbox, rule, ada, ben, django_capture_on_commit_callbacks
 ):

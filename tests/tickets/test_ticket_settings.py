@@ -89,7 +89,7 @@ def test_with_automatic_assignment_on_the_owner_defaults_to_the_conversations_ow
     html = client.get(url(inbox)).text
 
     assert is_checked(html, "id_owner_mode_0")
-    assert "Automatic assignment is on, so new conversations get an owner right away." in html
+    assert "A conversation left unassigned opens its ticket without an owner." in html
 
 
 def test_every_setting_is_saved_and_kept(client, admin, inbox, onboarding, agent):

@@ -1,4 +1,4 @@
-"""Seed the demo accounts `acme` and `globex` (idempotent)."""
+"""Seed the demo accounts `acme` and `globex`, and a week of Acme's mail (idempotent)."""
 
 import json
 
@@ -7,6 +7,7 @@ from django.db import transaction
 from django_scopes import scope, scopes_disabled
 
 from inboxes.services import create_inbox
+from inboxhub.demo_mail import seed_week
 from inboxhub.models import Account, Membership, Team, User
 from inboxhub.provisioning import provision_account
 from inboxhub.services import add_member
@@ -47,14 +48,22 @@ ACCOUNTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts acme and globex; safe to run again."
+    help = "Create the demo accounts acme and globex with a week of Acme's mail; safe to run again."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the seeded accounts as JSON.")
+        parser.add_argument(
+            "--without-mail",
+            action="store_true",
+            help="Only accounts, members and inboxes, no mail (for tests that start from an empty inbox).",
+        )
 
     def handle(self, *args, **options):
         for spec in ACCOUNTS:
             seed_account(spec)
+        if not options["without_mail"]:
+            # After the accounts' transaction: each mail commits to the spool on its own, as real mail does.
+            seed_week(Account.objects.get(subdomain="acme"))
         if options["json"]:
             self.stdout.write(json.dumps({"accounts": [describe(spec["subdomain"]) for spec in ACCOUNTS]}))
         elif options["verbosity"] >= 1:
