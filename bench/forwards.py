@@ -56,25 +56,27 @@ CORPUS_FORWARDS = {
 }
 
 
-def forwards() -> list[tuple[str, str, bytes, tuple[str, str]]]:
-    """(set, file, raw, (name, email)) for every forward with a known original sender."""
+def forwards() -> list[tuple[str, str, bytes, tuple[str, str], str]]:
+    """(set, file, raw, (name, email), language) for every forward with a known original sender."""
     found = []
     expected = json.loads((SAMPLES / "forwards" / "expected.json").read_text("utf-8"))
     for name, facts in sorted(expected.items()):
         raw = (SAMPLES / "forwards" / name).read_bytes()
-        found.append((f"repo:{facts['client']}", name, raw, (facts["sender_name"], facts["sender_email"])))
+        sender = (facts["sender_name"], facts["sender_email"])
+        found.append((f"repo:{facts['client']}", name, raw, sender, facts.get("language", "?")))
     ingrid = ("Ingrid Svensson", "ingrid.svensson@kund.example")
     for name, kind in (("generic_gmail_it.eml", "repo:gmail"), ("rfc822_forward.eml", "repo:attached")):
-        found.append((kind, name, (SAMPLES / "other" / name).read_bytes(), ingrid))
+        found.append((kind, name, (SAMPLES / "other" / name).read_bytes(), ingrid, "?"))
     own = json.loads((FIXTURES / "forwards" / "expected.json").read_text("utf-8"))
     for name, facts in sorted(own.items()):
         family = FAMILIES.match(name)
         kind = f"own:{family.group(1) if family else facts['client']}"
         raw = (FIXTURES / "forwards" / name).read_bytes()
-        found.append((kind, name, raw, (facts["sender_name"], facts["sender_email"])))
+        sender = (facts["sender_name"], facts["sender_email"])
+        found.append((kind, name, raw, sender, facts.get("language", "?")))
     for name, sender in CORPUS_FORWARDS.items():
         if (CORPORA / name).is_file():
-            found.append(("corpora", name, (CORPORA / name).read_bytes(), sender))
+            found.append(("corpora", name, (CORPORA / name).read_bytes(), sender, "?"))
     return found
 
 
@@ -156,9 +158,13 @@ def main() -> None:
     per_set: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     misses: dict[str, list] = {"ours": [], "library": []}
     library_right_ours_wrong = []
-    for kind, name, raw, expected in forwards():
+    per_language: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for kind, name, raw, expected, language in forwards():
         counts = per_set[kind]
         counts["n"] += 1
+        per_language[language]["n"] += 1
+        per_language[language]["ours"] += right(ours(raw), expected)
+        per_language[language]["library"] += right(library(raw), expected)
         for who, read in (("ours", ours), ("library", library)):
             got = read(raw)
             counts[f"{who}_found"] += got is not None
@@ -204,6 +210,7 @@ def main() -> None:
             kind: {"n": c["n"], "ours": c["ours_right"], "library": c["library_right"]}
             for kind, c in sorted(per_set.items())
         },
+        "by_language": {language: dict(c) for language, c in sorted(per_language.items())},
         "false_forwards": {
             "not_forwards": len(negatives),
             "ours": len(false_forwards["ours"]),
