@@ -8,4 +8,5 @@ RUN pip install --no-cache-dir . && python manage.py collectstatic --noinput
 RUN useradd --system --home /app inboxhub && mkdir -p /app/var && chown -R inboxhub /app/var
 USER inboxhub
 EXPOSE 8000 2525
-CMD ["gunicorn", "inboxhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Refuses to start without SECRET_KEY (gunicorn.conf.py); so do runsmtp and the Celery worker and beat.
+CMD ["gunicorn", "inboxhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -25,8 +25,9 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# LOCAL_RUN: plain HTTP on this machine and a random key of this checkout (var/secret_key) unless SECRET_KEY is set.
 run: install
-	$(BIN)/python manage.py runall
+	LOCAL_RUN=$${LOCAL_RUN:-true} $(BIN)/python manage.py runall
 
 lint: install
 	$(BIN)/ruff check .

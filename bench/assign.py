@@ -68,6 +68,7 @@ def django_env(dsn: str) -> dict[str, str]:
     env |= {
         "DJANGO_SETTINGS_MODULE": "inboxhub.settings",
         "DATABASE_URL": dsn,
+        "LOCAL_RUN": "true",  # this checkout's key unless SECRET_KEY is set
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

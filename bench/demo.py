@@ -49,7 +49,7 @@ def one_round(base: str, name: str) -> dict:
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DATABASE_URL": f"{base}/{name}", "REDIS_URL": ""}
+    env = {**os.environ, "DATABASE_URL": f"{base}/{name}", "REDIS_URL": "", "LOCAL_RUN": "true"}
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "demo", "--without-mail")
     return json.loads(manage(env, "shell", "--no-imports", "-c", MEASURE).strip().splitlines()[-1])

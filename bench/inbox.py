@@ -62,6 +62,7 @@ def django_env(dsn: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "inboxhub.settings",
         "DATABASE_URL": dsn,
         "LOG_LEVEL": "WARNING",
+        "LOCAL_RUN": "true",  # plain HTTP on loopback, and this checkout's key unless SECRET_KEY is set
         "PYTHONUNBUFFERED": "1",
     }
     return env

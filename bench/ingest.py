@@ -606,6 +606,7 @@ def main() -> None:
     env |= {
         "DJANGO_SETTINGS_MODULE": "inboxhub.settings",
         "DATABASE_URL": dsn,
+        "LOCAL_RUN": "true",  # this checkout's key unless SECRET_KEY is set
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(workdir / "media"),
         "LOG_LEVEL": "WARNING",

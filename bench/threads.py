@@ -41,7 +41,12 @@ def recreate(base: str) -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DATABASE}")
     dsn = database_url(base, DATABASE)
-    env = {**os.environ, "DATABASE_URL": dsn, "DJANGO_SETTINGS_MODULE": "inboxhub.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "DJANGO_SETTINGS_MODULE": "inboxhub.settings",
+        "LOCAL_RUN": "true",
+    }
     env.pop("REDIS_URL", None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True

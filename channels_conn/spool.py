@@ -22,6 +22,7 @@ from channels_conn.models import InboundMessage
 from channels_conn.recipients import accounts_of
 from inboxhub.celery import app as celery_app
 from inboxhub.lib.db import on_live_connection
+from inboxhub.lib.mail.parsing import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ def spool_inbound(
     common = {
         "raw": raw,
         "size": len(raw),
-        "mail_from": mail_from,
+        # What the client said, as far as a text column holds it: a NUL would fail the INSERT every time.
+        "mail_from": storable_text(mail_from),
         "peer_ip": peer_ip,
-        "helo": helo[:255],
+        "helo": storable_text(helo)[:255],
         "received_at": timezone.now(),
         "state": State.RECEIVED.value,
         "attempts": 0,
@@ -288,9 +290,12 @@ def mark_failed(inbound: InboundMessage, exc: BaseException) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """The reason an admin reads on the failed-messages page: type and message, no credentials."""
+    """The reason an admin reads on the failed-messages page: type and message, no credentials.
+
+    Storable whatever the exception quotes of the message, or the failure itself could not be recorded.
+    """
     text = str(exc) if isinstance(exc, CannotIngest) else f"{type(exc).__name__}: {exc}"
-    return _URL_CREDENTIALS.sub(r"\1:***@", text)[:ERROR_MAX_CHARS]
+    return storable_text(_URL_CREDENTIALS.sub(r"\1:***@", text))[:ERROR_MAX_CHARS]
 
 
 @transaction.atomic

@@ -29,7 +29,7 @@ from inboxes.threads import (
 )
 from inboxhub.lib.html import sanitize_html
 from inboxhub.lib.mail.authentication import AuthVerdict
-from inboxhub.lib.mail.parsing import Address, ParsedAttachment, ParsedMessage
+from inboxhub.lib.mail.parsing import Address, ParsedAttachment, ParsedMessage, storable
 from inboxhub.models import Account, Membership
 
 FORWARDING_CLIENTS = {
@@ -368,6 +368,9 @@ def receive_message(
     with its account, when the caller has already looked it up.
     """
     account = inbox.account
+    # parse_message makes its fields storable; the verdict quotes header values too (a DKIM d=, a
+    # relay's Authentication-Results), which PostgreSQL's text and JSON must be able to hold.
+    verdict = storable(verdict)
     message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
     in_reply_to, references = named_message_ids(parsed)
     # Until this transaction ends, no other worker threads a message naming any of these ids (G3, G4).

@@ -68,6 +68,11 @@ _MADE_UP_ID_DOMAINS = ("@no-message-id.invalid", "@long-message-id.invalid")
 CHANNEL_OFF = "This inbox's email channel is turned off, so nothing can be sent from it."
 SEND_FROM_OFF = "Sending from the InboxHub address is turned off for this inbox."
 NO_ADDRESS = "This inbox has no email address to send from."
+# Issue 16: a stranger's address signed up with cannot be made to send mail.
+FOUNDER_UNVERIFIED = (
+    "Nothing can be sent until the email address this account was signed up with is confirmed: "
+    "open the link InboxHub mailed to it."
+)
 EMPTY_BODY = "Write a reply before sending."
 # A reply's files together (REPLY_ATTACHMENTS_MAX_BYTES in settings); the message names the limit.
 ATTACHMENTS_TOO_LARGE = "Attachments can be at most {limit} in total; these come to {size}."
@@ -90,6 +95,8 @@ def sending_refusal(fallback_address: FallbackAddress | None) -> str | None:
     """Why nothing can be sent from this address (F2, C1), or None when mail can go out."""
     if fallback_address is None:
         return NO_ADDRESS
+    if fallback_address.account.unverified_founder_id is not None:
+        return FOUNDER_UNVERIFIED
     if not fallback_address.channel.enabled:
         return CHANNEL_OFF
     if not fallback_address.send_from:

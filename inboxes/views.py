@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_scopes import scope
@@ -136,6 +137,7 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
 
 @require_GET
 @member_required
+@xframe_options_sameorigin  # shown in the thread's iframe; every other page answers DENY
 def message_html(request: MemberRequest, subdomain: str, message_id: int) -> HttpResponse:
     """A message's HTML as its own inert document; remote images only with `?images=show` (H2)."""
     visible = request.account.messages.filter(inbox__in=visible_inboxes(request.member))

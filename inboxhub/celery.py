@@ -4,7 +4,9 @@ import os
 import time
 
 from celery import Celery
-from celery.signals import celeryd_init, task_postrun
+from celery.signals import beat_init, celeryd_init, task_postrun
+
+from inboxhub.lib.secret_key import MISSING, secret_key_is_set
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inboxhub.settings")
 
@@ -31,6 +33,17 @@ def _drop_broken_connections(task=None, **_kwargs) -> None:
         too_old = connection.close_at is not None and time.monotonic() >= connection.close_at
         if connection.errors_occurred or too_old:
             connection.close_if_unusable_or_obsolete()
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _refuse_to_start_without_a_secret_key(**_kwargs) -> None:
+    """A worker or beat without SECRET_KEY stops before it takes a task (issue 16).
+
+    SystemExit, because Celery logs and ignores an Exception raised by a signal's receiver.
+    """
+    if not secret_key_is_set():
+        raise SystemExit(MISSING)
 
 
 @celeryd_init.connect

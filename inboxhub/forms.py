@@ -3,6 +3,7 @@ from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.contrib.auth.password_validation import validate_password
 
 from inboxhub.models import Membership, User, validate_subdomain
+from inboxhub.password_reset import queue_password_reset
 
 
 def login_username(request, credentials: dict | None) -> str | None:
@@ -104,7 +105,8 @@ class AcceptInviteForm(SetPasswordForm):
 
 
 class ResetPasswordForm(PasswordResetForm):
-    """Also reach invited members who never set a password, so an expired invite can be renewed."""
+    """Hand the reset to a worker (inboxhub/password_reset.py, which also reaches invited members)."""
 
-    def get_users(self, email):
-        return User.objects.filter(email__iexact=email, is_active=True)
+    def save(self, *, domain_override=None, use_https=False, request=None, **_options):
+        domain = domain_override or request.get_host()
+        queue_password_reset(self.cleaned_data["email"], domain=domain, use_https=use_https)

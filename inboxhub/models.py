@@ -63,6 +63,12 @@ def validate_subdomain(value: str) -> None:
             "Use 3 to 40 lowercase letters, digits or hyphens, not starting or ending with a hyphen.",
             code="invalid",
         )
+    if value[2:4] == "--":
+        # RFC 5891 §4.2.3.1: "xn--" and every other "??--" prefix belong to encoded (punycode) names.
+        raise ValidationError(
+            "Use a plain name: a hyphen pair after the first two characters (as in xn--) is not allowed.",
+            code="encoded",
+        )
     if value in RESERVED_SUBDOMAINS:
         raise ValidationError("This subdomain is reserved. Please choose another.", code="reserved")
 
@@ -128,6 +134,11 @@ class Account(models.Model):
     company_name = models.CharField(max_length=100)
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
     created_at = models.DateTimeField(default=timezone.now)
+    # Who signed up for the account and has not yet opened the link mailed to them: until they do,
+    # nothing is sent from it, so a stranger's address cannot be made to send mail.
+    unverified_founder = models.ForeignKey(
+        "User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return self.company_name
@@ -195,6 +206,32 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.permission in {self.Permission.SUPER_ADMIN, self.Permission.ACCOUNT_ADMIN}
+
+
+class Invitation(models.Model):
+    """An offer to join the account made to someone who already has a login; nothing of it is a membership
+    until that person, signed in, accepts it (A4)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    # The name and email as the admin typed them: the person's own stored name is not theirs to see.
+    full_name = models.CharField(max_length=150)
+    email = models.EmailField()
+    seat = models.CharField(max_length=20, choices=Membership.Seat.choices, default=Membership.Seat.FREE)
+    permission = models.CharField(
+        max_length=20, choices=Membership.Permission.choices, default=Membership.Permission.AGENT
+    )
+    invited_by = models.ForeignKey(Membership, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "user"], name="invitation_one_per_user")]
+        ordering = ["full_name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.account_id}"
 
 
 class Team(models.Model):

@@ -15,6 +15,15 @@ from inboxhub.services import unique_username
 from tickets.services import create_default_pipeline
 
 
+def check_subdomain_free(subdomain: str) -> str:
+    """The subdomain as stored, or the reason it cannot be had (A1)."""
+    subdomain = subdomain.strip().lower()
+    validate_subdomain(subdomain)
+    if Account.objects.filter(subdomain=subdomain).exists():
+        raise ValidationError({"subdomain": "This subdomain is already taken."})
+    return subdomain
+
+
 @transaction.atomic
 def provision_account(
     *,
@@ -25,16 +34,15 @@ def provision_account(
     password: str | None = None,
     tier: str = Account.Tier.FREE,
     user: User | None = None,
+    email_unverified: bool = False,
 ) -> Membership:
     """Create an account with its super admin, default inbox, fallback address and pipeline (A1).
 
     The super admin is a new person (full_name, email, password), or `user`, someone
-    who already has a login and creates another account.
+    who already has a login and creates another account. With `email_unverified`, nothing is
+    sent from the account until the super admin opens the link mailed to them (issue 16).
     """
-    subdomain = subdomain.strip().lower()
-    validate_subdomain(subdomain)
-    if Account.objects.filter(subdomain=subdomain).exists():
-        raise ValidationError({"subdomain": "This subdomain is already taken."})
+    subdomain = check_subdomain_free(subdomain)
     if user is None:
         email = email.strip().lower()
         if User.objects.filter(email__iexact=email).exists():
@@ -48,6 +56,9 @@ def provision_account(
         account = Account.objects.create(subdomain=subdomain, company_name=company_name.strip(), tier=tier)
         if user is None:
             user = User.objects.create_user(email, password, full_name=full_name.strip())
+        if email_unverified:
+            account.unverified_founder = user
+            account.save(update_fields=["unverified_founder"])
     except IntegrityError:
         raise ValidationError("That subdomain or email was just taken. Please try again.") from None
     with scope(account=account):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from inboxhub.audit import record_change
-from inboxhub.models import Account, AvailabilityChange, Membership, Team, User
+from inboxhub.models import Account, AvailabilityChange, Invitation, Membership, Team, User
 from inboxhub.permissions import assert_same_account, require
 
 
@@ -35,26 +35,93 @@ def add_member(
     seat: str = Membership.Seat.FREE,
     permission: str = Membership.Permission.AGENT,
     by: Membership,
-) -> Membership:
-    """Add a person to the account; a new person gets the password given, or none until invited (A4)."""
+) -> Membership | Invitation:
+    """Add a person to the account (A4): a new person gets the password given, or none until invited;
+    someone who already has a login gets an invitation, and joins only by accepting it."""
     assert account.pk == by.account_id, "member and account differ"
     require(by, "manage_account")
+    if account.unverified_founder_id is not None:
+        # An invitation is mail too: none leaves an account signed up with an unconfirmed address.
+        raise ValidationError(
+            "Confirm the email address this account was signed up with before adding members: "
+            "open the link InboxHub mailed to it."
+        )
     email = email.strip().lower()
+    if password:
+        # Checked the same way whoever the email belongs to, so the answer tells nothing about them.
+        try:
+            validate_password(password, User(email=email, full_name=full_name))
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
     user = User.objects.filter(email__iexact=email).first()
-    if user is None:
-        if password:
-            try:
-                validate_password(password, User(email=email, full_name=full_name))
-            except ValidationError as exc:
-                raise ValidationError({"password": exc.messages}) from None
-        user = User.objects.create_user(email, password or None, full_name=full_name.strip())
-    elif Membership.objects.filter(account=account, user=user).exists():
+    if user is not None and Membership.objects.filter(account=account, user=user).exists():
         raise ValidationError({"email": "This person is already a member of this account."})
+    if user is not None:
+        invitation, _ = Invitation.objects.update_or_create(
+            account=account,
+            user=user,
+            defaults={
+                "full_name": full_name.strip(),
+                "email": email,
+                "seat": seat,
+                "permission": permission,
+                "invited_by": by,
+            },
+        )
+        record_change(by, invitation, "member_invited", seat=seat, permission=permission)
+        return invitation
+    user = User.objects.create_user(email, password or None, full_name=full_name.strip())
     member = Membership.objects.create(
         account=account, user=user, username=unique_username(account, email), seat=seat, permission=permission
     )
     record_change(by, member, "member_added", seat=seat, permission=permission)
     return member
+
+
+@transaction.atomic
+def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
+    """Join the account an invitation names, as the signed-in person it was made to (A4)."""
+    if invitation.user_id != user.pk:
+        raise PermissionDenied("This invitation is for someone else.")
+    account = invitation.account
+    member = Membership.objects.filter(account=account, user=user).first()
+    if member is None:
+        member = Membership.objects.create(
+            account=account,
+            user=user,
+            username=unique_username(account, user.email),
+            seat=invitation.seat,
+            permission=invitation.permission,
+        )
+        record_change(member, member, "invitation_accepted", seat=member.seat, permission=member.permission)
+    invitation.delete()
+    return member
+
+
+@transaction.atomic
+def withdraw_invitation(invitation: Invitation, *, by: Membership) -> None:
+    """Take back an invitation not yet answered (A4)."""
+    assert_same_account(by, invitation)
+    require(by, "manage_account")
+    record_change(by, invitation, "invitation_withdrawn", email=invitation.email)
+    invitation.delete()
+
+
+@transaction.atomic
+def decline_invitation(invitation: Invitation, *, user: User) -> None:
+    """Turn an invitation down; the account learns only that it is no longer pending (A4)."""
+    if invitation.user_id != user.pk:
+        raise PermissionDenied("This invitation is for someone else.")
+    record_change(None, invitation, "invitation_declined")
+    invitation.delete()
+
+
+@transaction.atomic
+def confirm_founder_email(user: User) -> list[Account]:
+    """Record that a founder opened the link mailed to them: their accounts may send mail (issue 16)."""
+    accounts = list(Account.objects.select_for_update().filter(unverified_founder=user))
+    Account.objects.filter(pk__in=[a.pk for a in accounts]).update(unverified_founder=None)
+    return accounts
 
 
 def _super_admins_left(account: Account, *, without: Membership) -> int:

@@ -1,5 +1,6 @@
 """InboxHub settings: everything configurable comes from the environment (see README)."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -7,17 +8,20 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from inboxhub.lib.env import env_bool, env_cpu_priority, env_int, env_list, env_networks, env_str
+from inboxhub.lib.secret_key import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
+# `make run` sets LOCAL_RUN, pytest sets PYTEST_VERSION (in the processes tests start, too): plain HTTP on
+# this machine, and a random key of this checkout's own. Anything else is a deployment (issue 16).
+LOCAL_RUN = env_bool("LOCAL_RUN", False) or "PYTEST_VERSION" in os.environ
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # A per-checkout key for local runs and tests; production sets SECRET_KEY.
-    SECRET_KEY = "insecure-local-only-" + str(BASE_DIR)  # noqa: S105
+if not SECRET_KEY and (LOCAL_RUN or DEBUG):
+    SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
+# Otherwise it stays empty: web, runsmtp, workers and beat refuse to start naming it (require_secret_key),
+# and anything else that signs raises; makemigrations and collectstatic need no key.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -114,24 +118,40 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3  # invite links live three days
 
-# Lockout after repeated failures, counted per username and per IP.
+# Lockout after repeated failures, counted per username and per IP, each on its own: a flat list
+# (a nested one would count (username, IP) pairs, giving every new IP a fresh allowance).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
-AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_COOLOFF_TIME = 0.25  # hours after the last wrong password
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success would also wipe its IP's count: one valid login of their own would reset a sprayer's allowance.
+AXES_RESET_ON_SUCCESS = False
+# Renders registration/locked_out.html with the time the lock ends.
+AXES_LOCKOUT_CALLABLE = "inboxhub.views.auth.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "inboxhub.forms.login_username"
+# Reverse proxies (a TLS terminator) in front of the web app: the client's address is then read from
+# X-Forwarded-For (inboxhub/lib/client_ip.py), else everyone shares the proxy's lockout and sign-up allowance.
+WEB_PROXY_COUNT = env_int("WEB_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "inboxhub.lib.client_ip.client_ip"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 
 # --- Security headers ----------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# HTTPS only, unless debugging or running locally (`make run` and the tests serve plain HTTP on loopback).
+# Behind a proxy that ends TLS, gunicorn believes its X-Forwarded-Proto from FORWARDED_ALLOW_IPS (README).
+HTTPS_ONLY = not (DEBUG or LOCAL_RUN)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# The preload list binds the whole registrable domain for months: the operator's decision, not a default.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", HTTPS_ONLY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "SAMEORIGIN"
+X_FRAME_OPTIONS = "DENY"  # only a mail's HTML is framed, by its own view (xframe_options_sameorigin)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -218,7 +238,9 @@ TRUSTED_AUTHSERV_ID = env_str("TRUSTED_AUTHSERV_ID")
 # --- Celery --------------------------------------------------------------------
 # Unset REDIS_URL: tasks run eagerly in the calling process (make run's default).
 REDIS_URL = env_str("REDIS_URL")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The in-process broker gets a host name: without one kombu warns "No hostname was supplied" for
+# every process that sends a task (the demo seed, each sweep of make run; issue 16).
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -257,8 +279,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Paths in log lines ("Not Found: /invite/…") carry link tokens: masked (issue 16).
+    "filters": {"mask_tokens": {"()": "inboxhub.lib.log_tokens.MaskTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # aiosmtpd logs every command (recipients included) at INFO.
-    "loggers": {"axes": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
+    "loggers": {
+        # aiosmtpd logs every command (recipients included) at INFO.
+        "axes": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},
+        # Django's own handlers print paths unmasked: its records go through the console above instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

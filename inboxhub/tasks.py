@@ -4,7 +4,7 @@ import smtplib
 
 from celery import shared_task
 
-from inboxhub import outbound
+from inboxhub import outbound, password_reset, signup_mail
 
 
 @shared_task(
@@ -26,3 +26,20 @@ def deliver_outbound_email(self, outbound_id: int, account_id: int) -> str:
 def sweep_outbound_task() -> int:
     """Re-enqueue outbound mail whose task was lost; scheduled in CELERY_BEAT_SCHEDULE."""
     return outbound.sweep_outbound()
+
+
+@shared_task(name=password_reset.RESET_TASK)
+def send_password_reset_email(email: str, domain: str, use_https: bool) -> None:
+    """Send the reset link the reset page asked for (issue 16); a failed send is logged by Django."""
+    password_reset.send_password_reset(email, domain=domain, use_https=use_https)
+
+
+@shared_task(
+    name=signup_mail.SIGNUP_MAIL_TASK,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    max_retries=3,
+)
+def send_signup_mail(to: str, subject: str, body: str) -> None:
+    """Send a sign-up mail: the address confirmation, or "you already have a login" (issue 16)."""
+    signup_mail.send_signup_mail(to=to, subject=subject, body=body)

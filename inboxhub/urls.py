@@ -13,6 +13,11 @@ account_settings = [
     path("members/add/", members.member_add, name="member_add"),
     path("members/<int:member_id>/", members.member_edit, name="member_edit"),
     path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path(
+        "members/invitations/<int:invitation_id>/withdraw/",
+        members.invitation_withdraw,
+        name="invitation_withdraw",
+    ),
     path("teams/", teams.team_list, name="team_list"),
     path("teams/<int:team_id>/", teams.team_edit, name="team_edit"),
     path("teams/<int:team_id>/delete/", teams.team_delete, name="team_delete"),
@@ -42,7 +47,22 @@ tenant = [
 urlpatterns = [
     path("", auth.home, name="home"),
     path("signup/", auth.signup, name="signup"),
+    path("signup/sent/", auth.signup_sent, name="signup_sent"),
+    path("signup/verify/<str:token>/", auth.signup_verify, name="signup_verify"),
     path("accounts/", auth.accounts, name="accounts"),
+    path("invitations/", auth.invitations, name="invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        auth.invitation_answer,
+        {"answer": "accept"},
+        name="invitation_accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        auth.invitation_answer,
+        {"answer": "decline"},
+        name="invitation_decline",
+    ),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -17,9 +17,11 @@ killed worker leaves undecided, the sweep decides. A failure is recorded on
 the row and retried with backoff, or failed at once when the message itself
 is at fault (G5). Safe to run twice:
 the claim is a conditional update and each inbox keeps one message per
-Message-ID (G4). The sender is authenticated here, once per row and never in
-the SMTP session: a slow or dead DNS costs a bounded time and gives a
-`temperror` verdict, never a failed message.
+Message-ID (G4). A copy for a channel turned off after the 250 fails the row
+with that reason, the other copies stored: nothing accepted is dropped (G2).
+The sender is authenticated here, once per row and never in the SMTP
+session: a slow or dead DNS costs a bounded time and gives a `temperror`
+verdict, never a failed message.
 """
 
 import logging
@@ -53,6 +55,18 @@ class NoRecipient(Exception):
     """None of the message's recipients is a fallback address any more."""
 
 
+class ChannelTurnedOff(spool.CannotIngest):
+    """A recipient's channel was turned off between the 250 and processing: the copy waits on Failed
+    messages for a Retry once it is on again (G2, F2). The other recipients' copies are stored."""
+
+    def __init__(self, recipients: list[str], started: list[Conversation]) -> None:
+        super().__init__(
+            f"The channel of {', '.join(recipients)} was turned off after this message was accepted; "
+            "turn it on again and retry."
+        )
+        self.started = started
+
+
 def process_inbound_message(inbound_id: int) -> str:
     """Claim a spooled message, ingest it, and record the outcome (G3, G5); returns the new state.
 
@@ -70,7 +84,13 @@ def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
         return "skipped", []
     try:
         with transaction.atomic():
-            started = ingest_inbound(inbound)
+            try:
+                started = ingest_inbound(inbound)
+            except ChannelTurnedOff as turned_off:
+                # Raised after every other copy is stored, with no query failed: those commit.
+                spool.mark_failed(inbound, turned_off)
+                logger.info("inbound #%s: %s", inbound_id, turned_off)
+                return State.FAILED, turned_off.started
             spool.mark_processed(inbound)
     except Exception as exc:
         # A mail the product refuses by rule (no sender, no recipient) is no fault: its reason, no traceback.
@@ -145,23 +165,27 @@ def ingest_inbound(inbound: InboundMessage) -> list[Conversation]:
     verdict = authenticate_sender(inbound)
     delivered = 0
     started = []
+    turned_off = []
     # A token-bearing recipient first, so a copy to both `support@` and `support+token@` threads.
     for recipient in sorted(inbound.rcpt_tos, key=lambda rcpt: "+" not in rcpt.split("@")[0]):
         fallback_address = recipients.fallback_address_for(recipient)
         if fallback_address is None or inbound.account_id not in (None, fallback_address.account_id):
             logger.warning("inbound #%s: %r is no longer a fallback address", inbound.pk, recipient)
             continue
-        delivered += 1
         if not fallback_address.channel.enabled:
-            # F2: mail to a channel that is off is neither shown nor logged.
-            logger.info("inbound #%s: channel for %r is off; not logged", inbound.pk, recipient)
+            # F2: mail to a channel that is off is neither shown nor logged; but this one got its 250
+            # while the channel was on (the RCPT check refuses it otherwise), so it must not vanish.
+            turned_off.append(recipient)
             continue
+        delivered += 1
         with scope(account=fallback_address.account):
             conversation = _receive(
                 inbound, parsed, verdict, fallback_address=fallback_address, recipient=recipient
             )
         if conversation is not None:
             started.append(conversation)
+    if turned_off:
+        raise ChannelTurnedOff(turned_off, started)
     if not delivered:
         raise NoRecipient(f"None of the recipients {inbound.rcpt_tos!r} is a fallback address.")
     return started

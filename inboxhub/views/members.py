@@ -12,10 +12,10 @@ from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inboxhub.forms import AddMemberForm, ChangeMemberForm
-from inboxhub.models import Membership, OutboundEmail
+from inboxhub.models import Invitation, Membership, OutboundEmail
 from inboxhub.outbound import failed_invites, queue_email
 from inboxhub.permissions import require
-from inboxhub.services import add_member, change_member, remove_member
+from inboxhub.services import add_member, change_member, remove_member, withdraw_invitation
 from inboxhub.tenancy import MemberRequest, member_required
 
 
@@ -24,7 +24,15 @@ def _members(request: MemberRequest):
 
 
 def _page(request: MemberRequest, form: AddMemberForm) -> dict:
-    return {"members": _members(request), "form": form, "failed_invites": failed_invites(request.account)}
+    members = _members(request)
+    invitations = request.account.invitations.all()
+    return {
+        "members": members,
+        "invitations": invitations,
+        "people": len(members) + len(invitations),
+        "form": form,
+        "failed_invites": failed_invites(request.account),
+    }
 
 
 def send_invite(request: MemberRequest, member: Membership) -> None:
@@ -48,6 +56,33 @@ def send_invite(request: MemberRequest, member: Membership) -> None:
     )
 
 
+def send_invitation(request: MemberRequest, invitation: Invitation) -> None:
+    """Mail someone who already has a login an invitation they accept while signed in (A4)."""
+    context = {
+        "invitation": invitation,
+        "inviter": request.member.user,
+        "account": request.account,
+        "link": request.build_absolute_uri(reverse("invitations")),
+    }
+    queue_email(
+        request.account,
+        kind=OutboundEmail.Kind.INVITE,
+        to=invitation.email,
+        subject=f"{request.member.user.full_name} invited you to {request.account.company_name} on InboxHub",
+        body=render_to_string("inboxhub/email/invitation.txt", context),
+    )
+
+
+def added_message(data: dict, company_name: str) -> str:
+    name, email = data["full_name"], data["email"]
+    if data["how"] == "password":
+        return (
+            f"{name} was added to {company_name}. If {email} already has an InboxHub login, "
+            "they were sent an invitation instead and keep their own password."
+        )
+    return f"{name} is invited: a link is on its way to {email}."
+
+
 @require_GET
 @member_required
 def member_list(request: MemberRequest, subdomain: str) -> HttpResponse:
@@ -63,7 +98,7 @@ def member_add(request: MemberRequest, subdomain: str) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            member = add_member(
+            added = add_member(
                 request.account,
                 email=data["email"],
                 full_name=data["full_name"],
@@ -75,14 +110,12 @@ def member_add(request: MemberRequest, subdomain: str) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            if not member.user.has_usable_password():
-                send_invite(request, member)
-                name, email = member.user.full_name, member.user.email
-                messages.success(request, f"{name} was added. An invite link is on its way to {email}.")
-            else:
-                messages.success(
-                    request, f"{member.user.full_name} was added to {request.account.company_name}."
-                )
+            if isinstance(added, Invitation):
+                send_invitation(request, added)
+            elif not added.user.has_usable_password():
+                send_invite(request, added)
+            # Worded from what the admin typed and chose, never from whether the email has a login.
+            messages.success(request, added_message(data, request.account.company_name))
             return redirect("member_list", subdomain)
     return render(request, "inboxhub/members.html", _page(request, form), status=400)
 
@@ -124,4 +157,14 @@ def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> Htt
         messages.success(request, f"{member.user.full_name} was removed from {request.account.company_name}.")
         if leaving:
             return redirect("home")
+    return redirect("member_list", subdomain)
+
+
+@require_POST
+@member_required
+def invitation_withdraw(request: MemberRequest, subdomain: str, invitation_id: int) -> HttpResponse:
+    require(request.member, "manage_account")
+    invitation = get_object_or_404(request.account.invitations, pk=invitation_id)
+    withdraw_invitation(invitation, by=request.member)
+    messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
     return redirect("member_list", subdomain)

@@ -6,7 +6,7 @@ from django_scopes import scope
 from playwright.sync_api import expect
 
 from inboxhub.models import Account, Membership
-from inboxhub.services import add_member
+from inboxhub.services import accept_invitation, add_member
 from tests.e2e.conftest import assert_accessible, login, screenshot
 
 
@@ -14,7 +14,11 @@ def add_acme_admin_to_globex():
     globex = Account.objects.get(subdomain="globex")
     with scope(account=globex):
         owner = Membership.objects.get(account=globex, user__email="admin@globex.example")
-        add_member(globex, email="admin@acme.example", full_name="Alex Admin", password=None, by=owner)
+        invitation = add_member(
+            globex, email="admin@acme.example", full_name="Alex Admin", password=None, by=owner
+        )
+        # Someone with a login joins only by accepting (issue 16 point 2).
+        accept_invitation(invitation, user=invitation.user)
 
 
 def test_the_switcher_lists_both_accounts_and_switches_between_them(page, demo):

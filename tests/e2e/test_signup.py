@@ -2,9 +2,12 @@
 
 import re
 
+from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import assert_accessible
+from inboxhub.models import User
+from inboxhub.signup_mail import verification_token
+from tests.e2e.conftest import DESKTOP, assert_accessible, assert_fits_mobile
 
 
 def fill_signup(page, *, company="Initech", subdomain="initech", name="Peter Gibbons", email=None):
@@ -17,8 +20,21 @@ def fill_signup(page, *, company="Initech", subdomain="initech", name="Peter Gib
     page.get_by_role("button", name="Create account").click()
 
 
-def test_signing_up_lands_on_the_default_inbox_with_its_fallback_address(page, transactional_db):
+def test_signing_up_confirms_the_email_then_lands_on_the_default_inbox(page, transactional_db):
     fill_signup(page)
+
+    expect(page).to_have_url(re.compile(r"/signup/sent/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    assert_accessible(page)
+    assert_fits_mobile(page)
+    page.set_viewport_size(DESKTOP)
+    # The link the confirmation mail carries (issue 16 point 3).
+    page.goto(
+        reverse("signup_verify", args=[verification_token(User.objects.get(email="peter@initech.example"))])
+    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your email address")
+    assert_accessible(page)
+    page.get_by_role("button", name="Confirm my email address").click()
 
     expect(page).to_have_url(re.compile(r"/a/initech/inbox/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Inbox")

@@ -10,7 +10,7 @@ from channels_conn.spool import CannotIngest
 from inboxes.models import Message
 from inboxes.reply_tokens import reply_address
 from inboxhub.lib.mail import parsing
-from ingest.pipeline import NoRecipient, ingest_inbound
+from ingest.pipeline import ChannelTurnedOff, NoRecipient, ingest_inbound
 from tests.inboxes.helpers import address_of, messages_in, raw_mail, spool
 
 pytestmark = pytest.mark.django_db
@@ -208,7 +208,8 @@ def test_mail_to_a_channel_that_is_off_is_not_logged(inbox):
     with scope(account=inbox.account):
         Channel.objects.filter(inbox=inbox).update(enabled=False)
     to = address_of(inbox)
-    ingest_inbound(spool(raw_mail(to=to), to))
+    with pytest.raises(ChannelTurnedOff):  # nor dropped: the row fails with its reason (issue 16)
+        ingest_inbound(spool(raw_mail(to=to), to))
     assert messages_in(inbox.account) == []
 
 

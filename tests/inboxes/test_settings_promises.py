@@ -246,8 +246,8 @@ def test_channel_off_conversations_already_in_the_inbox_stay(as_admin, inbox, in
     assert thread.status_code == 200 and "Hello, my order has not arrived." in thread.text
 
 
-def test_channel_off_mail_accepted_just_before_and_not_yet_in_the_inbox_is_dropped(as_admin, inbox):
-    """'Mail accepted just before, and not yet in the inbox, is dropped without a bounce.'"""
+def test_channel_off_mail_accepted_just_before_and_not_yet_in_the_inbox_waits_under_failed(as_admin, inbox):
+    """'Mail accepted just before, and not yet in the inbox, waits under Failed messages.'"""
     to = address_of(inbox)
     raw = f"From: Carol <{CAROL}>\r\nTo: {to}\r\nSubject: Late\r\n\r\nHi\r\n"
     row = spool(raw.encode(), to)  # accepted by the ingress (250), waiting for a worker
@@ -257,7 +257,7 @@ def test_channel_off_mail_accepted_just_before_and_not_yet_in_the_inbox_is_dropp
 
     outcome = process_inbound_message(row.pk)
 
-    assert outcome == InboundMessage.State.PROCESSED
+    assert outcome == InboundMessage.State.FAILED
     assert conversations_of(inbox) == []
 
 
@@ -800,7 +800,7 @@ PROMISES = [
     ),
     (
         "inbox_settings:detail",
-        "Mail accepted just before, and not yet in the inbox, is dropped without a bounce.",
+        "Mail accepted just before, and not yet in the inbox, waits under Failed messages: retry it there",
     ),
     ("inbox_settings:detail", "Conversations already in the inbox stay."),
     ("inbox_settings:access", "Agents who are not on the list do not see the inbox at all."),

@@ -92,7 +92,7 @@ def test_adding_a_member_by_invite_says_the_link_is_on_its_way_not_that_it_was_s
         follow=True,
     )
 
-    assert "Dee Dev was added. An invite link is on its way to dee@alpha.example." in r.text
+    assert "Dee Dev is invited: a link is on its way to dee@alpha.example." in r.text
     assert "invite link sent" not in r.text
     assert mail_server.messages == []
     [email] = outbound_emails(admin.account)

@@ -16,8 +16,9 @@ from django_scopes import ScopeError, scope, scopes_disabled
 from channels_conn.models import InboundMessage
 from inboxes.services import create_inbox
 from inboxhub.models import Membership
+from inboxhub.services import add_member
 from ingest.pipeline import process_inbound_message
-from tests.factories import TeamFactory
+from tests.factories import TeamFactory, UserFactory
 from tests.inboxhub.conftest import PROJECT_APPS
 from tickets.services import create_ticket
 
@@ -130,6 +131,8 @@ def account_a(admin, agent, settings, tmp_path):
     with scope(account=account):
         TeamFactory(account=account, name="Support").members.add(agent)
         create_inbox(account, name="Sales")
+        # Someone with a login is invited, not added (issue 16): an Invitation row.
+        add_member(account, email=UserFactory().email, full_name="Ivy Invited", password=None, by=admin)
         address = account.fallback_addresses.order_by("pk").first().address
     # Created first, so it is the inbound row the walk names (the retry page wants a failed one).
     InboundMessage.objects.create(

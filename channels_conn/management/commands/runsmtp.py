@@ -4,9 +4,10 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from channels_conn.smtp import serve
+from inboxhub.lib.secret_key import MISSING, secret_key_is_set
 
 
 class Command(BaseCommand):
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.SMTP_INGRESS_PORT)
 
     def handle(self, *args, host: str, port: int, **options):
+        if not secret_key_is_set():  # reply tokens are checked with it (issue 16)
+            raise CommandError(MISSING)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

@@ -1,0 +1,200 @@
+"""Consent before joining an account (issue 16 point 2): someone who has a login is invited, never added."""
+
+import re
+
+import pytest
+from django.test import Client
+from django_scopes import scopes_disabled
+
+from inboxhub.celery import app as celery_app
+from inboxhub.models import Invitation, Membership
+
+MEMBERS = "/a/alpha/settings/members/"
+
+
+def signed_in_client(user) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def post(client: Client, page: str, url: str, data: dict | None = None, **extra):
+    """POST as the browser does: the CSRF token comes from the page the form is on."""
+    client.get(page)
+    return client.post(
+        url, {**(data or {}), "csrfmiddlewaretoken": client.cookies["csrftoken"].value}, **extra
+    )
+
+
+def add(client: Client, email: str, **data):
+    fields = {"full_name": "Cee Typed", "email": email, "seat": "service_hub", "permission": "agent"}
+    return post(client, MEMBERS, f"{MEMBERS}add/", {"how": "invite", **fields, **data}, follow=True)
+
+
+def flash(response) -> str:
+    return re.search(r'role="status">\s*<p class="flash[^"]*">(.*?)</p>', response.text, re.S)[1]
+
+
+def members_count(response) -> str:
+    return re.search(r"\d+ members? in Alpha", response.text)[0]
+
+
+def membership(account, email: str) -> Membership | None:
+    with scopes_disabled():
+        return Membership.objects.filter(account=account, user__email=email).first()
+
+
+def the_invitation() -> Invitation:
+    with scopes_disabled():
+        return Invitation.objects.get()
+
+
+def pending() -> bool:
+    with scopes_disabled():
+        return Invitation.objects.exists()
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)  # delivered here, as without REDIS_URL
+
+
+def test_adding_an_email_with_a_login_neither_adds_them_nor_shows_their_name(admin, outsider):
+    response = add(signed_in_client(admin.user), "charlie@bravo.example")
+
+    assert response.status_code == 200
+    assert "Charlie Outsider" not in response.text
+    assert "Bravo" not in response.text
+    assert membership(admin.account, "charlie@bravo.example") is None
+    row = re.search(r'<tr id="invitation-\d+">.*?</tr>', response.text, re.S)[0]
+    assert "Cee Typed" in row and "charlie@bravo.example" in row and "Invited" in row
+
+
+def test_the_admin_gets_the_same_answer_whether_or_not_the_email_has_a_login(admin, outsider):
+    client = signed_in_client(admin.user)
+
+    known = add(client, "charlie@bravo.example")
+    unknown = add(client, "nobody-yet@elsewhere.example")
+
+    assert known.redirect_chain == unknown.redirect_chain == [(MEMBERS, 302)]
+    assert flash(known) == "Cee Typed is invited: a link is on its way to charlie@bravo.example."
+    assert flash(unknown) == "Cee Typed is invited: a link is on its way to nobody-yet@elsewhere.example."
+    assert members_count(known) == "2 members in Alpha"
+    assert members_count(unknown) == "3 members in Alpha"
+
+
+def test_setting_a_password_for_an_email_with_a_login_leaves_their_password_and_invites_them(admin, outsider):
+    response = add(
+        signed_in_client(admin.user), "charlie@bravo.example", how="password", password="saffron-meadow-77"
+    )
+
+    assert flash(response) == (
+        "Cee Typed was added to Alpha. If charlie@bravo.example already has an InboxHub login, "
+        "they were sent an invitation instead and keep their own password."
+    )
+    outsider.user.refresh_from_db()
+    assert not outsider.user.check_password("saffron-meadow-77")
+    assert membership(admin.account, "charlie@bravo.example") is None
+
+
+def test_the_account_is_not_in_their_list_until_they_accept(admin, outsider):
+    add(signed_in_client(admin.user), "charlie@bravo.example")
+    charlie = signed_in_client(outsider.user)
+
+    accounts = charlie.get("/accounts/")
+
+    assert "/a/alpha/" not in accounts.text
+    assert "You have 1 invitation to join an account." in accounts.text
+    assert charlie.get("/a/alpha/inbox/").status_code == 404
+
+
+def test_accepting_while_signed_in_joins_with_the_seat_and_permission_chosen(admin, outsider):
+    add(signed_in_client(admin.user), "charlie@bravo.example", permission="account_admin")
+    charlie = signed_in_client(outsider.user)
+    invitation = the_invitation()
+
+    response = post(charlie, "/invitations/", f"/invitations/{invitation.pk}/accept/", follow=True)
+
+    assert response.redirect_chain[0] == ("/a/alpha/inbox/", 302)
+    assert "You joined Alpha." in response.text
+    member = membership(admin.account, "charlie@bravo.example")
+    assert (member.seat, member.permission) == ("service_hub", "account_admin")
+    assert "/a/alpha/" in charlie.get("/accounts/").text
+    assert not pending()
+    outsider.user.refresh_from_db()
+    assert outsider.user.full_name == "Charlie Outsider"
+
+
+def test_declining_leaves_them_outside_the_account(admin, outsider):
+    add(signed_in_client(admin.user), "charlie@bravo.example")
+    charlie = signed_in_client(outsider.user)
+    invitation = the_invitation()
+
+    response = post(charlie, "/invitations/", f"/invitations/{invitation.pk}/decline/", follow=True)
+
+    assert "You declined the invitation to Alpha." in response.text
+    assert membership(admin.account, "charlie@bravo.example") is None
+    assert charlie.get("/a/alpha/inbox/").status_code == 404
+
+
+def test_nobody_else_can_accept_an_invitation(admin, agent, outsider):
+    add(signed_in_client(admin.user), "charlie@bravo.example")
+    invitation = the_invitation()
+
+    response = post(signed_in_client(agent.user), "/invitations/", f"/invitations/{invitation.pk}/accept/")
+
+    assert response.status_code == 404
+    assert membership(admin.account, "charlie@bravo.example") is None
+    assert pending()
+
+
+def test_accepting_without_a_csrf_token_is_refused(admin, outsider):
+    add(signed_in_client(admin.user), "charlie@bravo.example")
+    invitation = the_invitation()
+
+    response = signed_in_client(outsider.user).post(f"/invitations/{invitation.pk}/accept/")
+
+    assert response.status_code == 403
+    assert membership(admin.account, "charlie@bravo.example") is None
+
+
+def test_the_invitation_mail_sends_them_to_sign_in_and_answer(
+    admin, outsider, mailoutbox, eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        add(signed_in_client(admin.user), "charlie@bravo.example")
+
+    [mail] = mailoutbox
+    assert mail.to == ["charlie@bravo.example"]
+    assert mail.subject == "Alice Admin invited you to Alpha on InboxHub"
+    assert "http://testserver/invitations/" in mail.body
+    assert "Charlie" not in mail.body
+
+
+def test_an_admin_withdraws_an_invitation_and_it_can_no_longer_be_accepted(admin, outsider):
+    client = signed_in_client(admin.user)
+    add(client, "charlie@bravo.example")
+    invitation = the_invitation()
+
+    response = post(client, MEMBERS, f"{MEMBERS}invitations/{invitation.pk}/withdraw/", follow=True)
+
+    assert "The invitation to charlie@bravo.example was withdrawn." in response.text
+    assert f'id="invitation-{invitation.pk}"' not in response.text
+    accepted = post(signed_in_client(outsider.user), "/invitations/", f"/invitations/{invitation.pk}/accept/")
+    assert accepted.status_code == 404
+    assert membership(admin.account, "charlie@bravo.example") is None
+
+
+def test_an_outsider_gets_404_withdrawing_and_the_invitation_stays(admin, outsider):
+    add(signed_in_client(admin.user), "dee@elsewhere.example")
+    add(signed_in_client(admin.user), "charlie@bravo.example")
+    invitation = the_invitation()
+    charlie = signed_in_client(outsider.user)
+
+    response = post(charlie, "/accounts/", f"{MEMBERS}invitations/{invitation.pk}/withdraw/")
+    in_own_account = post(
+        charlie, "/accounts/", f"/a/bravo/settings/members/invitations/{invitation.pk}/withdraw/"
+    )
+
+    assert response.status_code == in_own_account.status_code == 404
+    assert pending()
