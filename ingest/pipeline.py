@@ -26,6 +26,7 @@ verdict, never a failed message.
 
 import logging
 import time
+import traceback
 from datetime import timedelta
 
 from django.conf import settings
@@ -78,6 +79,11 @@ def process_inbound_message(inbound_id: int) -> str:
     return outcome
 
 
+def _loggable(text: str) -> str:
+    """The text with any lone surrogate (a mail's undecodable byte) escaped: a UTF-8 log can write it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
     inbound = on_live_connection(lambda: spool.claim_inbound(inbound_id, timezone.now()))
     if inbound is None:
@@ -95,9 +101,9 @@ def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
     except Exception as exc:
         # A mail the product refuses by rule (no sender, no recipient) is no fault: its reason, no traceback.
         expected = isinstance(exc, spool.CannotIngest)
-        logger.warning(
-            "inbound #%s attempt %s failed: %s", inbound_id, inbound.attempts, exc, exc_info=not expected
-        )
+        detail = "" if expected else "\n" + traceback.format_exc()
+        reason = _loggable(f"{exc}{detail}")
+        logger.warning("inbound #%s attempt %s failed: %s", inbound_id, inbound.attempts, reason)
         return spool.mark_failed(inbound, exc), []
     return State.PROCESSED, started
 

@@ -18,10 +18,10 @@ from django_scopes import scope, scopes_disabled
 from channels_conn.models import Channel, InboundMessage
 from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
 from inboxes.replies import send_reply
-from inboxhub.models import Account, Membership
+from inboxhub.models import Account, Invitation, Membership
 from ingest.pipeline import ingest_inbound
 from tests.dnsserver import DNSServer
-from tests.factories import make_account
+from tests.factories import UserFactory, make_account
 from tests.inboxes.helpers import address_of, default_inbox, spool
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member, make_team
 from tickets.models import Pipeline, Stage, Ticket
@@ -86,6 +86,7 @@ class Side:
     restricted: Rows
     members: dict[str, Membership] = field(default_factory=dict)
     failed_inbound: InboundMessage | None = None
+    invitation: Invitation | None = None
 
 
 def _rows(inbox: Inbox, *, by: Membership, n: int, sender: str) -> Rows:
@@ -152,6 +153,11 @@ def build_side(subdomain: str, company: str, owner: str, n: int) -> Side:
         state=InboundMessage.State.FAILED,
         error="unreadable",
     )
+    # A pending invitation of someone with a login elsewhere (consent before joining, issue 16).
+    invitee = UserFactory(email=f"invitee@{subdomain}-elsewhere.example", full_name=f"Ivy {company}")
+    side.invitation = Invitation.objects.create(
+        account=account, user=invitee, full_name=invitee.full_name, email=invitee.email, invited_by=admin
+    )
     return side
 
 
@@ -212,6 +218,7 @@ def ids_of(side: Side, rows: Rows) -> dict[str, object]:
         "pipeline_id": pipeline.pk if pipeline else 0,
         "stage_id": stage.pk if stage else 0,
         "inbound_id": side.failed_inbound.pk,
+        "invitation_id": side.invitation.pk,
     }
 
 
