@@ -192,7 +192,7 @@ def test_a_mail_another_worker_is_sending_is_skipped(admin, mail_server):
             claimed_at=timezone.now(),
         )
 
-    assert deliver_outbound_email.apply(args=(email.pk, admin.account_id)).get() == "skipped"
+    assert deliver_outbound_email.apply(args=(email.pk, admin.account_id)).result == "skipped"
     assert mail_server.messages == []
 
 
@@ -210,7 +210,7 @@ def test_a_claim_older_than_the_time_limit_is_taken_over_and_the_mail_sent(admin
             attempts=1,
         )
 
-    assert deliver_outbound_email.apply(args=(email.pk, admin.account_id)).get() == "sent"
+    assert deliver_outbound_email.apply(args=(email.pk, admin.account_id)).result == "sent"
     assert [rcpt for rcpt, _ in mail_server.messages] == [["dee@alpha.example"]]
     assert outbound_emails(admin.account)[0].attempts == 2
 
@@ -255,7 +255,7 @@ def test_the_sweep_hands_on_a_mail_whose_task_never_reached_a_worker(admin, mail
             account=admin.account, kind="invite", to="eve@alpha.example", subject="Hi", body="Hello"
         )
 
-    assert sweep_outbound_task.apply().get() == 1
+    assert sweep_outbound_task.apply().result == 1
     assert [rcpt for rcpt, _ in mail_server.messages] == [["dee@alpha.example"]]
     states = {email.pk: email.state for email in outbound_emails(admin.account)}
     assert states == {lost.pk: "sent", just_queued.pk: "queued"}
@@ -274,7 +274,7 @@ def test_the_sweep_leaves_a_mail_waiting_for_its_retry_alone(admin, mail_server)
             created_at=timezone.now() - timedelta(minutes=10),
         )
 
-    assert sweep_outbound_task.apply().get() == 0
+    assert sweep_outbound_task.apply().result == 0
     assert mail_server.messages == []
 
 
