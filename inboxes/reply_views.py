@@ -10,9 +10,9 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from inboxes import mail_display, notes, replies
-from inboxes.activity import recent_activity
 from inboxes.models import Conversation, Message
-from inboxes.permissions import can_act_in_inbox, conversation_refusals, visible_inboxes
+from inboxes.permissions import visible_inboxes
+from inboxes.thread_context import thread_controls
 from inboxhub.tenancy import MemberRequest, member_required
 
 
@@ -31,13 +31,7 @@ def _appended(request: MemberRequest, conversation: Conversation, message: Messa
         .get(pk=message.pk)
     )
     mail_display.prepare([message])
-    return {
-        "conversation": conversation,
-        "message": message,
-        "can_act": can_act_in_inbox(request.member, conversation.inbox),
-        "refusals": conversation_refusals(request.member, conversation),
-        "activity": recent_activity(conversation),
-    }
+    return {"conversation": conversation, "message": message} | thread_controls(request.member, conversation)
 
 
 @require_POST
@@ -92,9 +86,8 @@ def retry_reply(
         notice = " ".join(exc.messages)
     if request.htmx:
         message.refresh_from_db()
-        can_act = can_act_in_inbox(request.member, conversation.inbox)
-        refusals = conversation_refusals(request.member, conversation)
-        context = {"message": message, "can_act": can_act, "refusals": refusals, "delivery_notice": notice}
+        context = {"message": message, "delivery_notice": notice}
+        context |= thread_controls(request.member, conversation, activity=False)
         return render(request, "inboxes/partials/delivery_state.html", context)
     if notice:
         messages.error(request, notice)

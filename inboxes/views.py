@@ -14,14 +14,14 @@ from django_scopes import scope
 
 from channels_conn.spool import retry_inbound
 from inboxes import inline_images, mail_display, selectors
-from inboxes.activity import recent_activity
 from inboxes.contact_forms import ContactOwnerForm
 from inboxes.models import Attachment, Contact, Inbox
-from inboxes.permissions import can_act_in_inbox, conversation_refusals, visible_inboxes
+from inboxes.permissions import can_act_in_inbox, visible_inboxes
 from inboxes.read_state import mark_read
 from inboxes.replies import composer_context
 from inboxes.selectors import Counts
 from inboxes.services import set_contact_owner
+from inboxes.thread_context import thread_controls
 from inboxhub.models import Membership
 from inboxhub.permissions import can, require
 from inboxhub.tenancy import MemberRequest, member_required
@@ -121,16 +121,12 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     mark_read(conversation, by=request.member)  # H1: the list shows it read for this member from now on
     page = selectors.thread_messages(conversation, before=request.GET.get("before"))
     mail_display.prepare(page.messages)
-    can_act = can_act_in_inbox(request.member, conversation.inbox)
-    context = {"conversation": conversation, "page": page, "can_act": can_act}
+    context = {"conversation": conversation, "page": page}
     if request.htmx and request.GET.get("before"):
+        context["can_act"] = can_act_in_inbox(request.member, conversation.inbox)
         return render(request, "inboxes/thread.html#older-messages", context)
-    context.update(
-        assignable=selectors.assignable_members(conversation.inbox) if can_act else [],
-        # Each action's control enabled, or disabled with the reason (H4, B6, B7); the newest activity.
-        refusals=conversation_refusals(request.member, conversation),
-        activity=recent_activity(conversation),
-    )
+    context |= thread_controls(request.member, conversation)
+    context["assignable"] = selectors.assignable_members(conversation.inbox) if context["can_act"] else []
     context.update(composer_context(conversation, request.member))
     return render(request, "inboxes/thread.html", context)
 
