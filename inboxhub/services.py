@@ -84,6 +84,13 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
     if invitation.user_id != user.pk:
         raise PermissionDenied("This invitation is for someone else.")
     account = invitation.account
+    # A double click or a second tab answers at the same time: the first answer holds the row, the
+    # second finds it gone and gets the membership the first made (or a clear refusal if declined).
+    if not Invitation.objects.select_for_update().filter(pk=invitation.pk).exists():
+        member = Membership.objects.filter(account=account, user=user).first()
+        if member is None:
+            raise ValidationError("This invitation was declined or withdrawn.")
+        return member
     member = Membership.objects.filter(account=account, user=user).first()
     if member is None:
         member = Membership.objects.create(
@@ -112,6 +119,8 @@ def decline_invitation(invitation: Invitation, *, user: User) -> None:
     """Turn an invitation down; the account learns only that it is no longer pending (A4)."""
     if invitation.user_id != user.pk:
         raise PermissionDenied("This invitation is for someone else.")
+    if not Invitation.objects.select_for_update().filter(pk=invitation.pk).exists():
+        return  # answered already, in another tab
     record_change(None, invitation, "invitation_declined")
     invitation.delete()
 

@@ -154,7 +154,11 @@ def invitation_answer(request: HttpRequest, invitation_id: int, answer: str) -> 
         )
         company = invitation.account.company_name
         if answer == "accept":
-            member = accept_invitation(invitation, user=request.user)
+            try:
+                member = accept_invitation(invitation, user=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                return redirect("invitations")
             messages.success(request, f"You joined {company}.")
             return redirect("inboxes:index", member.account.subdomain)
         decline_invitation(invitation, user=request.user)

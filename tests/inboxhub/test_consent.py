@@ -1,13 +1,17 @@
 """Consent before joining an account (issue 16 point 2): someone who has a login is invited, never added."""
 
 import re
+import threading
 
 import pytest
+from django.db import connection
 from django.test import Client
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from inboxhub.celery import app as celery_app
 from inboxhub.models import Invitation, Membership
+from inboxhub.services import accept_invitation, add_member, decline_invitation
+from tests.factories import make_account
 
 MEMBERS = "/a/alpha/settings/members/"
 
@@ -198,3 +202,63 @@ def test_an_outsider_gets_404_withdrawing_and_the_invitation_stays(admin, outsid
 
     assert response.status_code == in_own_account.status_code == 404
     assert pending()
+
+
+def answer_at_once(invitation_id: int, answers: list[str]) -> list[str]:
+    """Each answer in its own thread and database connection, released together (a double click)."""
+    start = threading.Barrier(len(answers))
+    outcomes = []
+
+    def answer(how: str) -> None:
+        try:
+            with scopes_disabled():
+                invitation = Invitation.objects.select_related("account", "user").get(pk=invitation_id)
+                start.wait()
+                if how == "accept":
+                    outcomes.append(f"joined {accept_invitation(invitation, user=invitation.user).account}")
+                else:
+                    decline_invitation(invitation, user=invitation.user)
+                    outcomes.append("declined")
+        except Exception as exc:  # noqa: BLE001 - what each answer met is what the test compares
+            outcomes.append(" ".join(getattr(exc, "messages", [repr(exc)])))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=answer, args=(how,)) for how in answers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(outcomes)
+
+
+def invite_outsider(transactional_db) -> Invitation:
+    admin = make_account("alpha")
+    outsider = make_account("bravo")
+    with scope(account=admin.account):
+        return add_member(admin.account, email=outsider.user.email, full_name="Cee", password=None, by=admin)
+
+
+def test_accepting_twice_at_once_joins_once_and_both_answers_say_so(transactional_db):
+    invitation = invite_outsider(transactional_db)
+
+    outcomes = answer_at_once(invitation.pk, ["accept", "accept"])
+
+    assert outcomes == [f"joined {invitation.account}"] * 2
+    with scopes_disabled():
+        assert Membership.objects.filter(account=invitation.account, user=invitation.user).count() == 1
+        assert not Invitation.objects.exists()
+
+
+def test_accepting_and_declining_at_once_leaves_one_clear_answer(transactional_db):
+    invitation = invite_outsider(transactional_db)
+
+    outcomes = answer_at_once(invitation.pk, ["accept", "decline"])
+
+    with scopes_disabled():
+        joined = Membership.objects.filter(account=invitation.account, user=invitation.user).exists()
+        assert not Invitation.objects.exists()
+    if joined:  # accept came first; the decline found nothing left to answer
+        assert outcomes == ["declined", f"joined {invitation.account}"]
+    else:
+        assert outcomes == ["This invitation was declined or withdrawn.", "declined"]
