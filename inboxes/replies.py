@@ -42,6 +42,7 @@ from inboxes.permissions import ConversationAction, conversation_action_refusal,
 from inboxes.reply_tokens import reply_address
 from inboxes.threads import normalise_message_id
 from inboxhub.celery import app as celery_app
+from inboxhub.lib.db import lock_row
 from inboxhub.lib.html import sanitize_html
 from inboxhub.lib.mail.parsing import html_to_text
 from inboxhub.models import Membership
@@ -178,10 +179,10 @@ def send_reply(
     """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     # The row lock: the assignee B7 reads is the one in force, and last_message_at only moves forward.
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("inbox", "contact", "assignee__user")
-        .get(account_id=conversation.account_id, pk=conversation.pk)
+    conversation = lock_row(
+        Conversation.objects.select_related("inbox", "contact", "assignee__user").filter(
+            account_id=conversation.account_id, pk=conversation.pk
+        )
     )
     require_conversation_action(by, conversation, ConversationAction.REPLY)
     body = (body or "").replace("\r\n", "\n").strip()

@@ -14,6 +14,7 @@ from inboxes.permissions import (
     require_conversation_action,
 )
 from inboxhub.audit import record_change
+from inboxhub.lib.db import lock_row
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import assert_same_account, require
 
@@ -194,10 +195,10 @@ def assign_conversation(
         )
     # The row lock: two agents taking the same conversation at once leave one assignee, not a mix,
     # and B7 reads the assignee in force.
-    current = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("inbox", "assignee__user")
-        .get(account_id=conversation.account_id, pk=conversation.pk)
+    current = lock_row(
+        Conversation.objects.select_related("inbox", "assignee__user").filter(
+            account_id=conversation.account_id, pk=conversation.pk
+        )
     )
     require_conversation_action(by, current, ConversationAction.ASSIGN)
     if assignee is not None and not can_act_in_inbox(assignee, current.inbox):

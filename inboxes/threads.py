@@ -20,6 +20,7 @@ from channels_conn.recipients import split_recipient
 from inboxes.activity import Kind, record_event
 from inboxes.models import Conversation, Inbox, Message, ThreadKey
 from inboxes.reply_tokens import verify_reply_token
+from inboxhub.lib.db import lock_rows
 from inboxhub.lib.mail.parsing import ParsedMessage
 
 # PostgreSQL's btree index holds about 2,700 bytes a row; longer ids are stored as a hash.
@@ -162,10 +163,9 @@ def _conversations_naming(
         wanted = {conversation_id for _, conversation_id, _ in pairs}
         if not wanted:
             return {}, []
-        locked = (
+        locked = lock_rows(
             Conversation.objects.filter(account=inbox.account, pk__in=wanted)
             .select_related("contact")
-            .select_for_update(of=("self",))
             .order_by("pk")
         )
         by_pk = {conversation.pk: conversation for conversation in locked}

@@ -11,6 +11,7 @@ from inboxes.activity import assignment_event
 from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation, ConversationEvent
 from inboxhub.audit import record_change
+from inboxhub.lib.db import lock_row, lock_rows
 from inboxhub.models import Membership, OutboundEmail
 from inboxhub.outbound import queue_email
 from inboxhub.permissions import assert_same_account, require
@@ -50,12 +51,13 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
     if rule is None:
         return []
     decided = AssignmentDecision.objects.filter(account_id=account_id, conversation=OuterRef("pk"))
-    waiting = list(
-        Conversation.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("inbox", "contact__owner__user")
+    waiting = lock_rows(
+        Conversation.objects.select_related("inbox", "contact__owner__user")
         .filter(account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee=None)
         .exclude(Exists(decided))
-        .order_by("created_at", "pk")[:limit]
+        .order_by("created_at", "pk"),
+        limit=limit,
+        skip_locked=True,
     )
     return _decide(rule, waiting, Trigger.NEW) if waiting else []
 
@@ -70,11 +72,10 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
     (a person's choice, or an earlier run of a retried task) is left alone:
     None. None too when the inbox assigns nothing automatically.
     """
-    waiting = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("inbox", "contact__owner__user")
-        .filter(account_id=conversation.account_id, pk=conversation.pk)
-        .first()
+    waiting = lock_row(
+        Conversation.objects.select_related("inbox", "contact__owner__user").filter(
+            account_id=conversation.account_id, pk=conversation.pk
+        )
     )
     if waiting is None or waiting.assignee_id is not None or waiting.status != Conversation.Status.OPEN:
         return None
@@ -176,11 +177,10 @@ def route_reopened_conversation(conversation: Conversation) -> AssignmentDecisio
 
     Only where the inbox assigns automatically: elsewhere the assignee stays.
     """
-    current = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("assignee")
-        .filter(account_id=conversation.account_id, pk=conversation.pk)
-        .first()
+    current = lock_row(
+        Conversation.objects.select_related("assignee").filter(
+            account_id=conversation.account_id, pk=conversation.pk
+        )
     )
     assignee = current.assignee if current is not None else None
     if current is None or (

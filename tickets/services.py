@@ -11,6 +11,7 @@ from inboxes.models import Conversation, ConversationEvent
 from inboxes.permissions import ConversationAction, require_conversation_action, require_inbox_action
 from inboxes.services import set_conversation_status
 from inboxhub.audit import record_change
+from inboxhub.lib.db import lock_row
 from inboxhub.models import Account, Membership
 from inboxhub.permissions import assert_same_account, require
 from routing.backlog import assign_backlog
@@ -249,11 +250,10 @@ def set_ticket_owner(ticket: Ticket, owner: Membership | None, *, by: Membership
 @transaction.atomic
 def reopen_ticket_for(conversation: Conversation, *, by: Membership | None) -> Ticket | None:
     """A reopened conversation reopens its closed ticket, at its pipeline's first open stage (C11)."""
-    ticket = (
-        Ticket.objects.select_for_update()
-        .select_related("stage")
-        .filter(account_id=conversation.account_id, conversation=conversation)
-        .first()
+    ticket = lock_row(
+        Ticket.objects.select_related("stage").filter(
+            account_id=conversation.account_id, conversation=conversation
+        )
     )
     if ticket is None or not ticket.stage.is_closed:
         return ticket

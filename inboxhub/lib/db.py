@@ -1,13 +1,15 @@
-"""Database calls that survive a connection the server dropped, for long-lived processes."""
+"""Database helpers: calls that survive a connection the server dropped; row locks read right."""
 
 import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models import Model, QuerySet
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 def on_live_connection(func: Callable[[], T]) -> T:
@@ -35,3 +37,25 @@ def on_live_connection(func: Callable[[], T]) -> T:
             connection.close()
         logger.warning("the database connection was lost; trying once more on a new one")
     return func()
+
+
+def lock_rows(rows: QuerySet[M], *, limit: int | None = None, skip_locked: bool = False) -> list[M]:
+    """Lock the rows `rows` selects (in its order, at most `limit`), then read them with their relations.
+
+    `select_for_update(of=("self",))` beside `select_related` goes wrong after a wait: PostgreSQL
+    re-reads the locked row once the other transaction commits, but not the rows joined to it, so a
+    foreign key just changed comes back with the related row it had before (an assignee of None
+    beside a set assignee_id). Locking alone and reading in a new statement sees both as committed.
+    """
+    locking = rows.select_for_update(of=("self",), skip_locked=skip_locked).values_list("pk", flat=True)
+    pks = list(locking[:limit] if limit is not None else locking)
+    if not pks:
+        return []
+    by_pk = {row.pk: row for row in rows.filter(pk__in=pks)}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def lock_row(rows: QuerySet[M]) -> M | None:
+    """The first row `rows` selects, locked and read with its relations (see `lock_rows`); None if none."""
+    found = lock_rows(rows, limit=1)
+    return found[0] if found else None
