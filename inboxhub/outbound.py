@@ -50,6 +50,16 @@ def queue_email(account: Account, *, kind: str, to: str, subject: str, body: str
     return email
 
 
+def hand_to_worker(task: str, **kwargs) -> None:
+    """Queue a mail that has no account to keep it under (password resets, sign-up's note to someone
+    who has a login): the task is its only copy, so a broker that cannot take it is logged, never
+    shown; the page answers the same either way and the person can ask again."""
+    try:
+        celery_app.signature(task, kwargs=kwargs).apply_async()
+    except Exception:
+        logger.exception("%s could not be queued", task)
+
+
 def _enqueue(email: OutboundEmail) -> None:
     celery_app.signature(DELIVER_TASK, args=(email.pk, email.account_id)).apply_async()
 

@@ -6,14 +6,10 @@ happens in the request, so its time tells nothing. The token is made in the
 worker, so it never passes through the broker or the database.
 """
 
-import logging
-
 from django.contrib.auth.forms import PasswordResetForm
 
-from inboxhub.celery import app as celery_app
 from inboxhub.models import User
-
-logger = logging.getLogger(__name__)
+from inboxhub.outbound import hand_to_worker
 
 RESET_TASK = "inboxhub.tasks.send_password_reset_email"
 
@@ -25,13 +21,8 @@ class _ResetMail(PasswordResetForm):
 
 
 def queue_password_reset(email: str, *, domain: str, use_https: bool) -> None:
-    """Hand the reset of `email` to a worker; a broker that cannot take it is logged, not shown."""
-    try:
-        celery_app.signature(
-            RESET_TASK, kwargs={"email": email, "domain": domain, "use_https": use_https}
-        ).apply_async()
-    except Exception:
-        logger.exception("password reset could not be queued")
+    """Hand the reset of `email` to a worker (no account keeps it: `hand_to_worker`)."""
+    hand_to_worker(RESET_TASK, email=email, domain=domain, use_https=use_https)
 
 
 def send_password_reset(email: str, *, domain: str, use_https: bool) -> None:

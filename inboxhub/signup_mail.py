@@ -1,22 +1,20 @@
 """The two mails sign-up sends, and the link that proves a founder's address (issue 16 point 3).
 
 Sign-up answers the same whether or not the email already has a login: a
-new person gets a link to confirm their address; someone who has a login
-gets a note saying so, with where to sign in. Both go out from a worker (as
-password resets do, `inboxhub.password_reset`), so the page's time tells
-nothing either. Until the founder opens the link, nothing is sent from the
-account (`Account.unverified_founder`).
+new person gets a link to confirm their address, stored with their new
+account and retried like every mail InboxHub sends (`inboxhub.outbound`);
+someone who has a login gets a note saying so, with where to sign in, which
+has no account to be kept under and goes to a worker as a password reset
+does. Neither is sent in the request, so the page's time tells nothing.
+Until the founder opens the link, nothing is sent from the account
+(`Account.unverified_founder`).
 """
-
-import logging
 
 from django.core import signing
 from django.core.mail import EmailMessage
 
-from inboxhub.celery import app as celery_app
-from inboxhub.models import User
-
-logger = logging.getLogger(__name__)
+from inboxhub.models import OutboundEmail, User
+from inboxhub.outbound import hand_to_worker, queue_email
 
 SIGNUP_MAIL_TASK = "inboxhub.tasks.send_signup_mail"
 _SALT = "inboxhub.signup.verify-email"
@@ -24,14 +22,16 @@ _SALT = "inboxhub.signup.verify-email"
 VERIFY_MAX_AGE_SECONDS = 60 * 60 * 24 * 3
 
 
-def queue_signup_mail(*, to: str, subject: str, body: str) -> None:
-    """Hand one sign-up mail to a worker; a broker that cannot take it is logged, not shown."""
-    try:
-        celery_app.signature(
-            SIGNUP_MAIL_TASK, kwargs={"to": to, "subject": subject, "body": body}
-        ).apply_async()
-    except Exception:
-        logger.exception("sign-up mail could not be queued")
+def queue_founder_confirmation(owner, *, body: str) -> OutboundEmail:
+    """The link that confirms a new account's founder's address, kept with the account until sent."""
+    subject = "Confirm your email address for InboxHub"
+    kind = OutboundEmail.Kind.ADDRESS_VERIFICATION
+    return queue_email(owner.account, kind=kind, to=owner.user.email, subject=subject, body=body)
+
+
+def queue_login_note(*, to: str, body: str) -> None:
+    """Tell someone who signed up with an address that has a login; no account keeps this one."""
+    hand_to_worker(SIGNUP_MAIL_TASK, to=to, subject="You already have an InboxHub login", body=body)
 
 
 def send_signup_mail(*, to: str, subject: str, body: str) -> None:

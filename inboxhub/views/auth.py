@@ -21,7 +21,12 @@ from inboxhub.forms import NewAccountForm, SignupForm, login_username
 from inboxhub.models import Account, Invitation, User
 from inboxhub.provisioning import check_subdomain_free, provision_account
 from inboxhub.services import accept_invitation, confirm_founder_email, decline_invitation
-from inboxhub.signup_mail import queue_signup_mail, user_from_token, verification_token
+from inboxhub.signup_mail import (
+    queue_founder_confirmation,
+    queue_login_note,
+    user_from_token,
+    verification_token,
+)
 
 # Sign-ups one IP address may make in an hour: enough for an office, too few to farm accounts
 # or to mail strangers' addresses through the "you already have a login" note.
@@ -94,7 +99,7 @@ def _sign_up(request: HttpRequest, data: dict) -> None:
                 reverse("signup_verify", args=[verification_token(existing)])
             )
         body = render_to_string("registration/email/signup_existing.txt", links)
-        queue_signup_mail(to=existing.email, subject="You already have an InboxHub login", body=body)
+        queue_login_note(to=existing.email, body=body)
         return
     owner = provision_account(
         subdomain=data["subdomain"],
@@ -106,7 +111,7 @@ def _sign_up(request: HttpRequest, data: dict) -> None:
     )
     link = request.build_absolute_uri(reverse("signup_verify", args=[verification_token(owner.user)]))
     body = render_to_string("registration/email/signup_verify.txt", {"owner": owner, "link": link})
-    queue_signup_mail(to=owner.user.email, subject="Confirm your email address for InboxHub", body=body)
+    queue_founder_confirmation(owner, body=body)
 
 
 @require_GET
