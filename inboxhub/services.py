@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django_scopes import scopes_disabled
 
 from inboxhub.audit import record_change
 from inboxhub.models import Account, AvailabilityChange, Invitation, Membership, Team, User
@@ -181,6 +182,13 @@ def remove_member(member: Membership, *, by: Membership) -> None:
         raise ValidationError("The last super admin cannot be removed.")
     record_change(by, member, "member_removed", email=member.user.email)
     member.delete()
+    user = member.user
+    # A login made by this account's invitation and never used goes with it: the email then has no
+    # login again, and the next invite to it reads as the first did (issue 16 point 2).
+    if not user.has_usable_password() and user.last_login is None:
+        with scopes_disabled():
+            if not user.memberships.exists() and not user.invitations.exists():
+                user.delete()
 
 
 def _clean_team_name(account: Account, name: str, *, exclude: Team | None = None) -> str:

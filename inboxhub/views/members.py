@@ -1,5 +1,7 @@
 """Settings › Members: add, change seat and permission, remove (A4)."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
@@ -23,13 +25,54 @@ def _members(request: MemberRequest):
     return request.account.memberships.select_related("user").prefetch_related("teams")
 
 
+@dataclass(frozen=True)
+class PendingRow:
+    """One person invited and not joined yet, shown alike whether or not the email had a login
+    (issue 16 point 2): a new person's membership waiting for its password, or an invitation."""
+
+    name: str
+    email: str
+    seat: str
+    paid: bool
+    permission: str
+    withdraw_url: str
+
+
+def _pending(request: MemberRequest, waiting: list[Membership]) -> list[PendingRow]:
+    subdomain = request.account.subdomain
+    rows = [
+        PendingRow(
+            m.user.full_name,
+            m.user.email,
+            m.get_seat_display(),
+            m.has_paid_seat,
+            m.get_permission_display(),
+            reverse("member_remove", args=[subdomain, m.pk]),
+        )
+        for m in waiting
+    ]
+    rows += [
+        PendingRow(
+            i.full_name,
+            i.email,
+            i.get_seat_display(),
+            i.seat != Membership.Seat.FREE,
+            i.get_permission_display(),
+            reverse("invitation_withdraw", args=[subdomain, i.pk]),
+        )
+        for i in request.account.invitations.all()
+    ]
+    return sorted(rows, key=lambda row: (row.name.casefold(), row.email))
+
+
 def _page(request: MemberRequest, form: AddMemberForm) -> dict:
-    members = _members(request)
-    invitations = request.account.invitations.all()
+    members = list(_members(request))
+    joined = [m for m in members if m.user.has_usable_password()]
+    pending = _pending(request, [m for m in members if not m.user.has_usable_password()])
     return {
-        "members": members,
-        "invitations": invitations,
-        "people": len(members) + len(invitations),
+        "members": joined,
+        "pending": pending,
+        "people": len(joined) + len(pending),
         "form": form,
         "failed_invites": failed_invites(request.account),
     }
@@ -154,7 +197,13 @@ def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> Htt
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{member.user.full_name} was removed from {request.account.company_name}.")
+        if not member.user.has_usable_password():
+            # Never joined: worded as withdrawing an invitation is (issue 16 point 2).
+            messages.success(request, f"The invitation to {member.user.email} was withdrawn.")
+        else:
+            messages.success(
+                request, f"{member.user.full_name} was removed from {request.account.company_name}."
+            )
         if leaving:
             return redirect("home")
     return redirect("member_list", subdomain)

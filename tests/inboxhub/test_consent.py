@@ -9,7 +9,7 @@ from django.test import Client
 from django_scopes import scope, scopes_disabled
 
 from inboxhub.celery import app as celery_app
-from inboxhub.models import Invitation, Membership
+from inboxhub.models import Invitation, Membership, User
 from inboxhub.services import accept_invitation, add_member, decline_invitation
 from tests.factories import make_account
 
@@ -37,6 +37,10 @@ def add(client: Client, email: str, **data):
 
 def flash(response) -> str:
     return re.search(r'role="status">\s*<p class="flash[^"]*">(.*?)</p>', response.text, re.S)[1]
+
+
+def pending_rows(response) -> list[str]:
+    return re.findall(r'<tr class="pending-row">.*?</tr>', response.text, re.S)
 
 
 def members_count(response) -> str:
@@ -70,7 +74,7 @@ def test_adding_an_email_with_a_login_neither_adds_them_nor_shows_their_name(adm
     assert "Charlie Outsider" not in response.text
     assert "Bravo" not in response.text
     assert membership(admin.account, "charlie@bravo.example") is None
-    row = re.search(r'<tr id="invitation-\d+">.*?</tr>', response.text, re.S)[0]
+    [row] = pending_rows(response)
     assert "Cee Typed" in row and "charlie@bravo.example" in row and "Invited" in row
 
 
@@ -85,6 +89,35 @@ def test_the_admin_gets_the_same_answer_whether_or_not_the_email_has_a_login(adm
     assert flash(unknown) == "Cee Typed is invited: a link is on its way to nobody-yet@elsewhere.example."
     assert members_count(known) == "2 members in Alpha"
     assert members_count(unknown) == "3 members in Alpha"
+    # Both wait in one list, in one shape: only the email typed and the button's address differ.
+    shapes = {
+        row.replace(_withdraw_url(row), "URL").replace(email, "EMAIL")
+        for row in pending_rows(unknown)
+        for email in ("charlie@bravo.example", "nobody-yet@elsewhere.example")
+        if email in row
+    }
+    assert len(shapes) == 1
+
+
+def _withdraw_url(row: str) -> str:
+    return re.search(r'action="([^"]+)"', row)[1]
+
+
+def test_withdrawing_either_kind_of_invitation_reads_the_same_and_frees_the_email(admin, outsider):
+    client = signed_in_client(admin.user)
+    add(client, "charlie@bravo.example")
+    page = add(client, "nobody-yet@elsewhere.example")
+
+    answers = [flash(post(client, MEMBERS, _withdraw_url(row), follow=True)) for row in pending_rows(page)]
+
+    assert sorted(answers) == [
+        "The invitation to charlie@bravo.example was withdrawn.",
+        "The invitation to nobody-yet@elsewhere.example was withdrawn.",
+    ]
+    # The login made for the new person went with its invitation; Charlie keeps his own.
+    with scopes_disabled():
+        assert not User.objects.filter(email="nobody-yet@elsewhere.example").exists()
+        assert User.objects.filter(email="charlie@bravo.example").exists()
 
 
 def test_setting_a_password_for_an_email_with_a_login_leaves_their_password_and_invites_them(admin, outsider):
@@ -183,7 +216,7 @@ def test_an_admin_withdraws_an_invitation_and_it_can_no_longer_be_accepted(admin
     response = post(client, MEMBERS, f"{MEMBERS}invitations/{invitation.pk}/withdraw/", follow=True)
 
     assert "The invitation to charlie@bravo.example was withdrawn." in response.text
-    assert f'id="invitation-{invitation.pk}"' not in response.text
+    assert pending_rows(response) == []
     accepted = post(signed_in_client(outsider.user), "/invitations/", f"/invitations/{invitation.pk}/accept/")
     assert accepted.status_code == 404
     assert membership(admin.account, "charlie@bravo.example") is None
