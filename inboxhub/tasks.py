@@ -28,9 +28,14 @@ def sweep_outbound_task() -> int:
     return outbound.sweep_outbound()
 
 
-@shared_task(name=password_reset.RESET_TASK)
+@shared_task(
+    name=password_reset.RESET_TASK,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    max_retries=3,
+)
 def send_password_reset_email(email: str, domain: str, use_https: bool) -> None:
-    """Send the reset link the reset page asked for (issue 16); a failed send is logged by Django."""
+    """Send the reset link the reset page asked for (issue 16); a mail server that fails is tried again."""
     password_reset.send_password_reset(email, domain=domain, use_https=use_https)
 
 

@@ -131,3 +131,20 @@ def test_known_and_unknown_emails_get_the_same_answer_and_the_same_task(client, 
             (RESET_TASK, ["domain", "email", "use_https"])
         ] * 2
         assert [rcpt_tos for rcpt_tos, _ in mail_server.messages] == [["alice@alpha.example"]]
+
+
+def test_a_reset_mail_the_server_turns_away_for_now_is_sent_on_a_later_try(
+    client, admin, settings, published
+):
+    client.post("/password/reset/", {"email": "alice@alpha.example"})
+    [(task, kwargs)] = published
+    with smarthost(settings) as mail_server:
+        mail_server.data_answers = ["451 4.7.1 Greylisted, please try again later"]
+
+        celery_app.tasks[task].apply(kwargs=kwargs)  # eager: the retry runs at once
+
+        assert mail_server.attempts == 2
+        [(rcpt_tos, message)] = mail_server.messages
+    assert rcpt_tos == ["alice@alpha.example"]
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert re.search(r"http://testserver/password/reset/[\w-]+/[\w-]+/", message.get_content())
