@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 
+from inboxhub import supervisor
 from tests.channels_conn.conftest import free_port
+from tests.channels_conn.test_faults_workers import own_redis_db
 
 BASE_DIR = Path(settings.BASE_DIR)
 DATABASE = "inboxhub.sqlite3"
@@ -158,9 +161,18 @@ def demo_run(tmp_path_factory, migrated) -> dict:
         # At once, as someone who read "running" would.
         status = web_answers(runall.port)
         smtp_env = environment_of(runall.pid_of("smtp"))
+        # The process that stays up, as /proc shows it: what it runs, and the files mapped into it.
+        supervisor_command = Path(f"/proc/{runall.process.pid}/cmdline").read_bytes().split(b"\0")
+        supervisor_maps = Path(f"/proc/{runall.process.pid}/maps").read_text()
     finally:
         runall.kill_everything()
-    return {"output": runall.output, "status_when_running": status, "smtp_env": smtp_env}
+    return {
+        "output": runall.output,
+        "status_when_running": status,
+        "smtp_env": smtp_env,
+        "supervisor_command": [part.decode() for part in supervisor_command if part],
+        "supervisor_maps": supervisor_maps,
+    }
 
 
 def test_make_run_says_before_anything_that_it_seeds_a_published_password_and_trusts_loopback(demo_run):
@@ -233,3 +245,97 @@ def test_ctrl_c_stops_every_process_and_frees_both_ports(start_runall):
     assert "InboxHub stopped." in runall.output
     assert group_members(web) == [] and group_members(smtp) == []
     assert not someone_listens(runall.port) and not someone_listens(runall.smtp_port)
+
+
+# --- issue 18: a small footprint, the cores used -----------------------------------------
+
+
+def test_once_running_make_run_keeps_only_the_supervisor_without_django(demo_run):
+    command = demo_run["supervisor_command"]
+    assert command[1:4] == ["-I", "-S", supervisor.__file__]
+    # Django's database drivers are extension modules: what ran migrate and the demo is gone.
+    assert "sqlite3" not in demo_run["supervisor_maps"] and "psycopg" not in demo_run["supervisor_maps"]
+
+
+def test_the_supervisor_imports_nothing_but_the_standard_library(tmp_path):
+    spec = '{"children": [], "banner": "all up"}'
+    log = tmp_path / "imports.log"
+    with log.open("wb") as imports:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-X", "importtime", "-I", "-S", supervisor.__file__, spec],
+            stdout=subprocess.PIPE,
+            stderr=imports,
+        )
+    assert process.stdout.readline() == b"all up\n"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    # "import time: self [us] | cumulative | imported package", a line per module.
+    modules = {line.rsplit("|", 1)[1].strip() for line in log.read_text().splitlines() if "|" in line}
+    assert "socket" in modules and "subprocess" in modules
+    assert not {m for m in modules if m.split(".")[0] in {"django", "celery", "inboxhub", "ssl", "email"}}
+    assert "InboxHub stopped." in log.read_text()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[str]:
+    url = own_redis_db()
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    redis.Redis.from_url(url).flushdb()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if int(parent) == pid and state != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def autogroup_nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])  # "/autogroup-42 nice 19"
+
+
+def test_with_redis_a_worker_per_core_sweeps_the_spool_without_a_beat_process(
+    start_runall, tmp_path, own_redis
+):
+    runall = start_runall("--no-demo", REDIS_URL=own_redis)
+    # A message the ingress committed whose task Redis lost: only the periodic sweep hands it on.
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", LEFT_IN_THE_SPOOL],
+        cwd=BASE_DIR,
+        env=runall_env(tmp_path),
+        check=True,
+    )
+    runall.wait_for(RUNNING)
+    runall.wait_for(r"celery@\S+ ready\.", timeout=120)
+    worker = runall.pid_of("worker")
+    children = children_of(runall.process.pid)
+    assert sorted(children) == sorted([runall.pid_of("web"), runall.pid_of("smtp"), worker])
+    assert len(children_of(worker)) == len(os.sched_getaffinity(0))  # one pool process per core
+    # Below the web app and the ingress across sessions too (Linux autogroups), not only within its own.
+    assert autogroup_nice(worker) > autogroup_nice(runall.pid_of("web")) == 0
+    runall.wait_for(r"Sending due task sweep-inbound", timeout=120)
+    # Handed to a worker and tried (it names no recipient, so it waits for its retry, then fails).
+    deadline = time.monotonic() + 60
+    while spool_attempts(tmp_path) == [0]:
+        assert time.monotonic() < deadline, runall.output
+        time.sleep(0.5)
+    assert spool_attempts(tmp_path) == [1]
+
+
+LEFT_IN_THE_SPOOL = """
+from datetime import timedelta
+from django.utils import timezone
+from channels_conn.models import InboundMessage
+raw = b"From: a@customer.example\\r\\nSubject: left behind\\r\\n\\r\\nHello\\r\\n"
+received_at = timezone.now() - timedelta(minutes=5)
+InboundMessage.objects.create(raw=raw, size=len(raw), rcpt_tos=[], received_at=received_at)
+"""
+
+
+def spool_attempts(var: Path) -> list[int]:
+    with contextlib.closing(sqlite3.connect(var / DATABASE)) as db:
+        return [attempts for (attempts,) in db.execute("SELECT attempts FROM channels_conn_inboundmessage")]
