@@ -1,6 +1,6 @@
-"""Conversation list benchmark (issue 14): p50/p95 and queries per request over real HTTP at 100,000.
+"""Conversation list and search benchmark (issues 14, 17): p50/p95 and queries per request over HTTP.
 
-    .venv/bin/python bench/inbox.py [--requests 100] [--reseed] [--open-share 0.25]
+    .venv/bin/python bench/inbox.py [--requests 100] [--reseed] [--open-share 0.25] [--only search_]
 
 Seeds, once, the database `inboxhub_bench_inbox` (`--database`; reused while its seed matches the
 options, `--reseed` starts over): one professional account with three inboxes, 20 paid agents,
@@ -48,6 +48,20 @@ TEXT = (
     "tracking link gives nothing. Could you check with the warehouse and tell me when it ships? "
 )
 
+# Words for the search URLs (issue 17): contacts share 500 names (a first name of ten, a last name
+# of fifty); each conversation's messages name its order reference (a rare word) and a product (1 in 40).
+FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas") * 5
+LAST_NAMES = tuple(f"Lastname{n:02d}" for n in range(50))
+PRODUCTS = tuple(f"gadget{n:02d}" for n in range(40))
+
+
+def contact_name(n: int) -> str:
+    return f"{FIRST_NAMES[n % 50]} {LAST_NAMES[(n // 50) % 50]}"
+
+
+def search_words(conversation_id: int) -> str:
+    return f"Order reference ref{conversation_id:07d}, product {PRODUCTS[conversation_id % 40]}."
+
 
 # --- the database --------------------------------------------------------------------
 
@@ -70,7 +84,7 @@ def django_env(dsn: str) -> dict[str, str]:
 
 def seed_marker(args) -> str:
     return json.dumps(
-        {"conversations": args.conversations, "open_share": args.open_share, "seed": args.seed, "v": 1},
+        {"conversations": args.conversations, "open_share": args.open_share, "seed": args.seed, "v": 2},
         sort_keys=True,
     )
 
@@ -178,7 +192,7 @@ def seed(dsn: str, args, rng: random.Random) -> dict:
             for n, user in enumerate(users)
         )
         contacts = Contact.objects.bulk_create(
-            Contact(account=account, email=f"customer{n}@example.net", name=f"Customer {n}")
+            Contact(account=account, email=f"customer{n}@example.net", name=contact_name(n))
             for n in range(CONTACTS)
         )
     agent = members[0]
@@ -262,7 +276,7 @@ def seed(dsn: str, args, rng: random.Random) -> dict:
                         direction,
                         "customer@example.net",
                         "Order question",
-                        f"{TEXT} (message {k + 1})",
+                        f"{TEXT}{search_words(pk)} (message {k + 1})",
                         created,
                         threaded,
                         "from",
@@ -322,6 +336,11 @@ def world_of(dsn: str) -> dict:
                 params | {"offset": offset},
             ).fetchone()
             cursors[view] = (f"{found[0].isoformat()}_{found[1]}", offset) if found else (None, 0)
+        # A conversation in the middle: its order reference is the search's rare word.
+        some_conversation = conn.execute(
+            "SELECT id FROM inboxes_conversation WHERE account_id = %s ORDER BY id OFFSET 4242 LIMIT 1",
+            (account,),
+        ).fetchone()[0]
         total = conn.execute("SELECT count(*) FROM inboxes_conversation").fetchone()[0]
         messages = conn.execute("SELECT count(*) FROM inboxes_message").fetchone()[0]
     return {
@@ -331,6 +350,7 @@ def world_of(dsn: str) -> dict:
         "cursors": cursors,
         "conversations": total,
         "messages": messages,
+        "some_conversation": some_conversation,
     }
 
 
@@ -433,6 +453,30 @@ def measure(client: Client, name: str, path: str, requests: int, warmup: int) ->
     }
 
 
+def search_urls(world: dict) -> list[tuple[str, str]]:
+    """The search page (issue 17) over the seed's words: in every message (`order`), in one conversation
+    in forty (a product), in one conversation (an order reference), a contact's address and a last
+    name (100 contacts), alone and with filters."""
+    base = f"/a/{SUBDOMAIN}/inbox/search/?"
+    rare = f"ref{world['some_conversation']:07d}"
+    year_ago = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+    queries = [
+        ("search_common", {"q": "order"}),
+        ("search_common_newest", {"q": "order", "order": "newest"}),
+        ("search_common_page_3", {"q": "order", "page": "3"}),
+        ("search_common_open_unassigned", {"q": "order", "status": "open", "assignee": "none"}),
+        ("search_phrase", {"q": '"tracking link"'}),
+        ("search_product", {"q": "gadget07"}),
+        ("search_product_closed_in_inbox", {"q": "gadget07", "status": "closed", "inbox": world["inbox"]}),
+        ("search_rare", {"q": rare}),
+        ("search_rare_since_a_year", {"q": rare, "since": year_ago}),
+        ("search_contact_address", {"q": "customer123@example.net"}),
+        ("search_contact_name", {"q": "Lastname07"}),
+        ("search_no_match", {"q": "zyzzyva"}),
+    ]
+    return [(name, base + urllib.parse.urlencode(params)) for name, params in queries]
+
+
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -448,6 +492,7 @@ def main() -> None:
     parser.add_argument("--database", default="inboxhub_bench_inbox")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--only", default="", help="measure only the URLs whose name starts with this")
     args = parser.parse_args()
     if urlsplit(args.postgres).hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("--postgres must be a server on this machine (127.0.0.1)")
@@ -501,8 +546,18 @@ def main() -> None:
             urls.append((f"across_mine_deep_{offset}", f"{mine_path}?before={urllib.parse.quote(cursor)}"))
         urls.append(("counts", f"/a/{SUBDOMAIN}/inbox/counts/?current={world['inbox']}"))
         urls.append(("long_thread_first_page", f"/a/{SUBDOMAIN}/inbox/c/{world['long_thread']}/"))
+        urls += search_urls(world)
+        search_p95 = []
         for name, path in urls:
-            print(json.dumps(measure(client, name, path, args.requests, args.warmup)), flush=True)
+            if not name.startswith(args.only):
+                continue
+            figures = measure(client, name, path, args.requests, args.warmup)
+            if name.startswith("search_"):
+                search_p95.append(figures["p95_ms"])
+            print(json.dumps(figures), flush=True)
+        if search_p95:
+            summary["search_p95_ms_worst"] = max(search_p95)
+            summary["search_p95_ms_median"] = percentile(search_p95, 50)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)

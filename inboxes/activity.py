@@ -8,6 +8,7 @@ an entry still reads right after a member is renamed or removed.
 
 from django.utils import timezone
 
+from inboxes import live
 from inboxes.models import Conversation, ConversationEvent
 from inboxhub.models import Membership
 
@@ -27,6 +28,7 @@ def event(
     """An unsaved entry; `by` None: InboxHub did it (automatic assignment, a worker's delivery)."""
     if by is not None:
         assert by.account_id == conversation.account_id, "member and conversation in different accounts"
+    live.note_change(conversation.account_id, conversation.pk)  # open lists and the thread follow (H5)
     return ConversationEvent(
         account_id=conversation.account_id,
         conversation_id=conversation.pk,
@@ -112,6 +114,10 @@ def describe(entry: ConversationEvent) -> str:
         Kind.MERGED: (
             f"Conversation #{d.get('merged', '')} ({d.get('subject', '')}) was merged into this one: "
             "a message showed they are one thread"
+        ),
+        Kind.CONTACT_MERGED: (
+            f"{actor} merged the contact {d.get('merged_contact', '')} into {d.get('kept_contact', '')}: "
+            "this conversation moved with it"
         ),
     }
     return texts.get(entry.kind, entry.get_kind_display())

@@ -95,6 +95,50 @@ class Contact(models.Model):
         return self.name or self.email
 
 
+class ContactAddress(models.Model):
+    """Another address of a contact, kept when a contact of that address was merged into it (H6).
+
+    Mail from it is logged to this contact (`inboxes/contact_merge.py`); no contact has it as its own.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="addresses")
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("account", Lower("email"), name="contactaddress_email_unique")]
+        indexes = [models.Index(fields=["account", "contact"], name="contactaddress_contact")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ContactMerge(models.Model):
+    """A contact merged into another: who merged which, when (H6); shown on the kept contact's page."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges")
+    # The merged contact as it was: its row is gone.
+    merged_contact_id = models.PositiveBigIntegerField()
+    merged_email = models.EmailField(max_length=254)
+    merged_name = models.CharField(max_length=200, blank=True)
+    conversations = models.PositiveIntegerField(default=0)
+    by = models.ForeignKey(Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    by_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "contact", "-created_at"], name="contactmerge_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.merged_email} merged into {self.contact_id}"
+
+
 class Conversation(models.Model):
     """A thread of messages with one contact in one inbox."""
 
@@ -359,6 +403,7 @@ class ConversationEvent(models.Model):
         TICKET_CREATED = "ticket_created", "Ticket created"
         TICKET_MOVED = "ticket_moved", "Ticket moved"
         MERGED = "merged", "Merged"
+        CONTACT_MERGED = "contact_merged", "Contact merged"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
@@ -403,3 +448,62 @@ class ReadState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} read {self.conversation} at {self.read_at:%Y-%m-%d %H:%M}"
+
+
+class Presence(models.Model):
+    """A member on a conversation's page just now, viewing or writing a reply (issue 17, "Who else is here").
+
+    One row per member and conversation, written by an upsert on each heartbeat of the thread page
+    and deleted when the page is left (`inboxes/presence.py`); a row older than the expiry is ignored.
+    In the database, not the cache: `make run` without Redis has one cache per web process.
+    """
+
+    class State(models.TextChoices):
+        VIEWING = "viewing", "Viewing"
+        TYPING = "typing", "Writing a reply"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.VIEWING)
+    seen_at = models.DateTimeField()
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "member", "conversation"], name="presence_member_conversation_unique"
+            )
+        ]
+        # Who is on a conversation now: the rows of one conversation seen since the expiry.
+        indexes = [models.Index(fields=["account", "conversation", "seen_at"], name="presence_conversation")]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.state} {self.conversation} at {self.seen_at:%H:%M:%S}"
+
+
+class LiveStamp(models.Model):
+    """A change counter that open lists and threads poll (H5), kept here only without Redis.
+
+    `conversation_id` 0 counts the account's changes (its lists and counts), any other value that
+    conversation's (its thread). Bumped after each change commits (`inboxes/live.py`); with
+    REDIS_URL the same counters live in Redis and this table stays empty.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # No foreign key: a counter is read by id alone and never joined.
+    conversation_id = models.BigIntegerField(default=0)
+    value = models.BigIntegerField(default=0)
+
+    objects = ScopedManager(account="account")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "conversation_id"], name="livestamp_account_conversation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.conversation_id}: {self.value}"

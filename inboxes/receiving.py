@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.spool import CannotIngest
+from inboxes import live
+from inboxes.contact_merge import contact_for_address, is_address_of
 from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
 from inboxes.threads import (
     lock_thread,
@@ -260,9 +262,12 @@ def find_or_create_contact(account: Account, *, email: str, name: str = "") -> C
     """The account's contact with this email, matched without regard to case; created when new."""
     email = email.strip().lower()
     assert email, "a contact needs an email address"
-    contact, created = Contact.objects.get_or_create(
-        account=account, email__iexact=email, defaults={"email": email, "name": _display_name(name)}
-    )
+    # A merged contact's address names the contact it was merged into (H6).
+    contact, created = contact_for_address(account, email), False
+    if contact is None:
+        contact, created = Contact.objects.get_or_create(
+            account=account, email__iexact=email, defaults={"email": email, "name": _display_name(name)}
+        )
     if not created and not contact.name and _display_name(name):
         contact.name = _display_name(name)
         contact.save(update_fields=["name"])
@@ -409,7 +414,7 @@ def receive_message(
             last_message_at=now,
             automated_reason=parsed.automated[:200],
         )
-    elif conversation.contact.email.lower() != sender.email.lower():
+    elif not is_address_of(conversation.contact, sender.email):
         sender_role = Message.SenderRole.DIFFERENT_SENDER
         notes.insert(
             0,
@@ -446,6 +451,7 @@ def receive_message(
         automated_reason=parsed.automated[:200],
     )
     record_thread_keys(conversation, [*in_reply_to, *references])
+    live.note_change(account.pk, conversation.pk)  # open lists and the thread show it (H5)
     skipped = _store_attachments(message, parsed.attachments)
     if skipped:
         message.skipped_attachments = skipped

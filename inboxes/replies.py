@@ -36,9 +36,11 @@ from django_scopes import scope, scopes_disabled
 
 from channels_conn.models import FallbackAddress
 from channels_conn.selectors import effective_from, render_signature, styles_as_data
+from inboxes import live
 from inboxes.activity import record_event
 from inboxes.models import Attachment, Conversation, ConversationEvent, Message
 from inboxes.permissions import ConversationAction, conversation_action_refusal, require_conversation_action
+from inboxes.presence import check_crossed_replies, newest_reply_id
 from inboxes.reply_tokens import reply_address
 from inboxes.threads import normalise_message_id
 from inboxhub.celery import app as celery_app
@@ -125,6 +127,8 @@ def composer_context(conversation: Conversation, member: Membership) -> dict:
         "refusal": refusal or "",
         "attachments_limit": filesizeformat(settings.REPLY_ATTACHMENTS_MAX_BYTES),
         "note_refusal": conversation_action_refusal(member, conversation, ConversationAction.NOTE) or "",
+        # The newest reply this composer has seen (issue 17): a newer one by someone else warns first.
+        "seen_reply": newest_reply_id(conversation),
     }
     return {"composer": composer}
 
@@ -170,12 +174,20 @@ def _bodies(body: str, signature_html: str) -> tuple[str, str]:
 
 @transaction.atomic
 def send_reply(
-    conversation: Conversation, *, body: str, attachments: Sequence[UploadedFile] = (), by: Membership
+    conversation: Conversation,
+    *,
+    body: str,
+    attachments: Sequence[UploadedFile] = (),
+    seen_reply: int | None = None,
+    confirmed_reply: int = 0,
+    by: Membership,
 ) -> Message:
     """Store a reply to the conversation's contact and queue its delivery (H3, B6, B7, C1, C2, C4, C6, F2).
 
     `attachments` are stored like inbound ones and sent as MIME parts; together at most
-    REPLY_ATTACHMENTS_MAX_BYTES.
+    REPLY_ATTACHMENTS_MAX_BYTES. With `seen_reply` (the composer's newest reply seen), a newer
+    reply by another member raises `presence.ReplyCrossed` unless `confirmed_reply` names it, and
+    the same reply posted twice raises `presence.ReplyAlreadySent` (issue 17).
     """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     # The row lock: the assignee B7 reads is the one in force, and last_message_at only moves forward.
@@ -197,6 +209,10 @@ def send_reply(
         raise ValidationError(refusal)
     from_name, from_address = effective_from(fallback_address, by)
     text, html = _bodies(body, render_signature(fallback_address.signature_html, by))
+    if seen_reply is not None:
+        check_crossed_replies(
+            conversation, seen_reply=seen_reply, confirmed_reply=confirmed_reply, text=text, by=by
+        )
     in_reply_to, references = _threading_ids(conversation)
     now = timezone.now()
     contact = conversation.contact
@@ -382,12 +398,14 @@ def _claim(message_pk: int, account_id: int) -> bool:
 
 def _finish(message: Message, state: str, **fields) -> int:
     # Conditional on this run's claim: a run that outlived it must not overwrite a newer outcome.
-    return Message.objects.filter(
+    finished = Message.objects.filter(
         account_id=message.account_id,
         pk=message.pk,
         delivery_state=State.SENDING,
         delivery_claimed_at=message.delivery_claimed_at,
     ).update(delivery_state=state, **fields)
+    live.note_change(message.account_id, message.conversation_id)  # the thread shows sent or failed (H5)
+    return finished
 
 
 @transaction.atomic

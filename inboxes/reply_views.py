@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from inboxes import mail_display, notes, replies
+from inboxes import mail_display, notes, presence, presence_views, replies
 from inboxes.models import Conversation, Message
 from inboxes.permissions import visible_inboxes
 from inboxes.thread_context import thread_controls
@@ -41,13 +41,27 @@ def reply(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpR
     conversation = _conversation(request, conversation_id)
     body = request.POST.get("body", "")
     files = request.FILES.getlist("attachments")
+    seen_reply, confirmed_reply = presence_views.posted_reply_ids(request)
     try:
-        message = replies.send_reply(conversation, body=body, attachments=files, by=request.member)
+        message = replies.send_reply(
+            conversation,
+            body=body,
+            attachments=files,
+            seen_reply=seen_reply,
+            confirmed_reply=confirmed_reply,
+            by=request.member,
+        )
+    except presence.ReplyCrossed as crossed:  # issue 17: someone else replied since the agent started
+        return presence_views.crossed_answer(request, conversation, crossed, body=body)
+    except presence.ReplyAlreadySent as already:  # the same form posted twice: sent once
+        return presence_views.already_sent_answer(request, conversation, already)
     except ValidationError as exc:
         if request.htmx:
             # The composer comes back with the draft and the reason, in place of the one sent.
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
             context = replies.composer_context(conversation, request.member)
+            if seen_reply is not None:  # the draft is still the one started then (issue 17)
+                context["composer"]["seen_reply"] = seen_reply
             context.update(
                 conversation=conversation,
                 reply_body=body,

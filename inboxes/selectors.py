@@ -246,27 +246,6 @@ def _different_sender(prefix: str = "") -> Q:
     return Q(**{f"{prefix}sender_role": Message.SenderRole.DIFFERENT_SENDER})
 
 
-def contact_timeline(
-    contact: Contact, *, inboxes: QuerySet[Inbox] | None = None, size: int = 100
-) -> list[Message]:
-    """The messages logged to a contact, newest first (H6); a different sender's are not theirs.
-
-    `inboxes`: only messages of these inboxes, the ones the reader can see (B6).
-    """
-    # Internal notes are the team's, not messages logged to the contact (H4).
-    messages = Message.objects.filter(account=contact.account, conversation__contact=contact).exclude(
-        direction=Message.Direction.NOTE
-    )
-    if inboxes is not None:
-        messages = messages.filter(inbox__in=inboxes)
-    return list(
-        messages.exclude(_different_sender())
-        .select_related("conversation__inbox")
-        .prefetch_related("attachments")
-        .order_by("-created_at", "-pk")[:size]
-    )
-
-
 @dataclass
 class FailedMessage:
     inbound: InboundMessage

@@ -7,6 +7,7 @@ from channels_conn.services import create_fallback_channel
 from inboxes.activity import assignment_event, record_event
 from inboxes.locking import lock_inbox
 from inboxes.models import Contact, Conversation, ConversationEvent, Inbox, InboxAccess
+from inboxes.notifications import notify_assignment
 from inboxes.permissions import (
     ConversationAction,
     can_act_in_inbox,
@@ -218,4 +219,7 @@ def assign_conversation(
             by, conversation, "conversation_assigned", assignee=assignee_id, previous=current.assignee_id
         )
         assignment_event(current, assignee, previous, by=by).save()
+        if assignee is not None:
+            # Mailed once this commits, when they are away or not signed in (issue 17).
+            notify_assignment(current, assignee, by=by)
     return conversation

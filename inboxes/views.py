@@ -13,8 +13,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_scopes import scope
 
 from channels_conn.spool import retry_inbound
-from inboxes import inline_images, mail_display, selectors
+from inboxes import inline_images, live, mail_display, selectors
 from inboxes.contact_forms import ContactOwnerForm
+from inboxes.contact_page import contact_page
+from inboxes.contact_panel import contact_panel
 from inboxes.models import Attachment, Contact, Inbox
 from inboxes.permissions import can_act_in_inbox, visible_inboxes
 from inboxes.read_state import mark_read
@@ -55,6 +57,8 @@ def _thread_base(subdomain: str) -> str:
 
 @require_GET
 @member_required
+@live.follow  # the page's change counter, read before its queries (H5)
+@vary_on_headers("HX-Request", "HX-Target")
 def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = None) -> HttpResponse:
     inboxes, nav, counts = _sidebar(request.member)
     inbox = next((i for i in inboxes if i.pk == inbox_id), None) if inbox_id else next(iter(inboxes), None)
@@ -72,11 +76,13 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
         inbox_counts = counts.of(inbox.pk)
         context["views"] = [(key, label, inbox_counts.get(key)) for key, label in selectors.VIEWS.items()]
         context["inbox_counts"] = inbox_counts
-    return render(request, "inboxes/index.html", context)
+    return render(request, live.list_template(request, "inboxes/index.html"), context)  # H5
 
 
 @require_GET
 @member_required
+@live.follow
+@vary_on_headers("HX-Request", "HX-Target")
 def assigned_to_me(request: MemberRequest, subdomain: str) -> HttpResponse:
     """The member's open conversations in every inbox they see, newest first (H1)."""
     inboxes, nav, counts = _sidebar(request.member)
@@ -85,7 +91,7 @@ def assigned_to_me(request: MemberRequest, subdomain: str) -> HttpResponse:
     )
     context = {"nav": nav, "counts": counts, "page": page, "current": "mine"}
     context["thread_base"] = _thread_base(subdomain)
-    return render(request, "inboxes/index.html", context)
+    return render(request, live.list_template(request, "inboxes/index.html"), context)  # H5
 
 
 @require_GET
@@ -108,6 +114,7 @@ def account_home(request: MemberRequest, subdomain: str) -> HttpResponse:
 
 @require_GET
 @member_required
+@live.follow
 @vary_on_headers("HX-Request")
 def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> HttpResponse:
     """A conversation, its newest messages first shown; older ones a page at a time (H2)."""
@@ -128,6 +135,7 @@ def thread(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     context |= thread_controls(request.member, conversation)
     context["assignable"] = selectors.assignable_members(conversation.inbox) if context["can_act"] else []
     context.update(composer_context(conversation, request.member))
+    context["contact_panel"] = contact_panel(request.member, conversation)  # H6
     return render(request, "inboxes/thread.html", context)
 
 
@@ -250,8 +258,8 @@ def contact_detail(request: MemberRequest, subdomain: str, contact_id: int) -> H
 
 
 def _render_contact(request: MemberRequest, contact: Contact, owner_form, status: int = 200) -> HttpResponse:
-    timeline = selectors.contact_timeline(contact, inboxes=visible_inboxes(request.member))
-    context = {"contact": contact, "timeline": timeline, "owner_form": owner_form}
+    context = {"contact": contact, "owner_form": owner_form}
+    context |= contact_page(request.member, contact, before=request.GET.get("before"))  # H6
     return render(request, "inboxes/contact.html", context, status=status)
 
 

@@ -181,6 +181,10 @@ class Membership(models.Model):
     )
     # When the member last set their availability; null until they first do (D9).
     availability_changed_at = models.DateTimeField(null=True, blank=True)
+    # Mail me when a conversation is assigned to me while I am away or not signed in (issue 17).
+    notify_on_assignment = models.BooleanField(default=True)
+    # The member's last request in this account, kept to the minute; null after signing out.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ScopedManager(account="account")
@@ -301,6 +305,8 @@ class OutboundEmail(models.Model):
         ADDRESS_VERIFICATION = "address_verification", "Address verification"
         # D6: a new message from a contact whose owner is away.
         OWNER_NOTIFICATION = "owner_notification", "New message for an away contact owner"
+        # Issue 17: a conversation assigned to a member who is away or not signed in.
+        ASSIGNMENT_NOTIFICATION = "assignment_notification", "Conversation assigned while away"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -7,7 +7,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from inboxhub.lib.env import env_bool, env_cpu_priority, env_int, env_list, env_networks, env_str
+from inboxhub.lib.env import env_bool, env_cpu_priority, env_int, env_list, env_networks, env_str, env_url
 from inboxhub.lib.secret_key import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,6 +24,11 @@ if not SECRET_KEY and (LOCAL_RUN or DEBUG):
 # and anything else that signs raises; makemigrations and collectstatic need no key.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Where links in mail a worker writes (assignment notifications) point: no request tells it the address.
+# Default: make run's address locally; elsewhere the first trusted origin, or the first allowed host.
+_SITE_GUESSES = [f"http://127.0.0.1:{env_int('PORT', 8000)}"] if LOCAL_RUN or DEBUG else []
+_SITE_GUESSES += CSRF_TRUSTED_ORIGINS + [f"https://{h.lstrip('.')}" for h in ALLOWED_HOSTS if h != "*"]
+SITE_URL = env_url("SITE_URL", (_SITE_GUESSES or ["http://127.0.0.1:8000"])[0])
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -44,6 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "inboxes.live_views.PollFirst",  # the live updates' poll, before the rest (H5, inboxes/live_views.py)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

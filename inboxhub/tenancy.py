@@ -8,6 +8,7 @@ from django_htmx.middleware import HtmxDetails
 from django_scopes import scope
 
 from inboxhub.models import Account, Membership
+from inboxhub.notifications import note_seen
 
 
 class MemberRequest(HttpRequest):
@@ -37,6 +38,10 @@ def member_required(view):
             request.member = member
             if request.session.get("last_account") != account.subdomain:
                 request.session["last_account"] = account.subdomain
-            return view(request, subdomain, *args, **kwargs)
+            response = view(request, subdomain, *args, **kwargs)
+            if response.status_code < 400:
+                # "Signed in" for assignment mail (issue 17): a write at most once a minute.
+                note_seen(member)
+            return response
 
     return wrapper

@@ -5,7 +5,7 @@ from channels_conn import views as channel_views
 from inboxes import reply_views
 from inboxes import views as inbox_views
 from inboxhub.forms import ResetPasswordForm
-from inboxhub.views import auth, availability, conversations, members, settings_home, teams
+from inboxhub.views import auth, availability, conversations, members, notifications, settings_home, teams
 
 account_settings = [
     path("", settings_home.settings_home, name="settings_home"),
@@ -42,6 +42,7 @@ tenant = [
     path("tickets/", include("tickets.board_urls")),
     path("settings/", include(account_settings)),
     path("availability/", availability.set_my_availability, name="availability"),
+    path("notifications/", notifications.notification_settings, name="notification_settings"),
 ]
 
 urlpatterns = [

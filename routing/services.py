@@ -10,6 +10,7 @@ from django.utils import timezone
 from inboxes.activity import assignment_event
 from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation, ConversationEvent
+from inboxes.notifications import notify_assignment
 from inboxhub.audit import record_change
 from inboxhub.lib.db import lock_row, lock_rows
 from inboxhub.models import Membership, OutboundEmail
@@ -127,6 +128,9 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
             )
         if decision.notify_owner is not None:
             _tell_away_owner(conversation, decision.notify_owner)
+        elif decision.chosen is not None:
+            # One mail per assignment: an away owner given the conversation already has D6's mail.
+            notify_assignment(conversation, decision.chosen, by=None, reason=decision.summary)
     Conversation.objects.bulk_update([c for c in waiting if c.assignee_id], ["assignee"])
     ConversationEvent.objects.bulk_create(events)  # the conversations' activity (H4)
     AssigneeState.objects.bulk_create(

@@ -6,7 +6,7 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -44,3 +44,47 @@ def age_time(moment: datetime) -> SafeString:
     local = timezone.localtime(moment)
     full = f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
     return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(), full, age(moment))
+
+
+@register.simple_tag
+def conversation_rows(conversations, thread_base: str, show_inbox: bool) -> SafeString:
+    """The list's rows (H1), built here rather than by the template language: fifty rows of a dozen
+    lookups each were the larger part of a list request's time (bench/inbox.py)."""
+    return mark_safe("".join(_row(c, thread_base, show_inbox) for c in conversations))  # noqa: S308  format_html
+
+
+def _row(conversation, thread_base: str, show_inbox: bool) -> str:
+    contact = conversation.contact
+    unread = conversation.is_unread
+    count = conversation.message_count
+    if show_inbox:
+        who = format_html('<td class="who">{}</td>', conversation.inbox.name)
+    elif conversation.assignee_id:
+        user = conversation.assignee.user
+        who = format_html('<td class="who">{}</td>', user.full_name or user.email)
+    else:
+        who = mark_safe('<td class="who"><span class="muted">Unassigned</span></td>')  # noqa: S308  constant
+    return format_html(
+        '<tr id="conversation-{pk}"{row_class}>'
+        '<td class="contact">{dot}{name}<span class="sub">{email}</span></td>'
+        '<td class="subject"><a href="{base}{pk}/">{subject}</a>{count}'
+        '<span class="sub snippet">{snippet}</span></td>'
+        '{who}<td class="age">{age}</td></tr>\n',
+        pk=conversation.pk,
+        row_class=mark_safe(' class="unread"') if unread else "",  # noqa: S308  constant
+        dot=UNREAD_DOT if unread else "",
+        name=contact.name or contact.email,
+        email=contact.email,
+        base=thread_base,
+        subject=conversation.subject or "(no subject)",
+        count=format_html(MESSAGE_COUNT, count) if count > 1 else "",
+        snippet=conversation.snippet or "",
+        who=who,
+        age=age_time(conversation.last_message_at),
+    )
+
+
+UNREAD_DOT = mark_safe(  # noqa: S308  constant
+    '<span class="unread-dot" aria-hidden="true"></span><span class="visually-hidden">Unread</span> '
+)
+MESSAGE_COUNT = ' <span class="message-count">{}<span class="visually-hidden"> messages</span></span>'

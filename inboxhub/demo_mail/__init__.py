@@ -30,6 +30,7 @@ from django_scopes import scope
 from channels_conn import spool
 from channels_conn.models import FallbackAddress, InboundMessage
 from inboxes.models import Conversation, Inbox, Message
+from inboxes.notifications import assignment_mail_paused
 from inboxes.replies import send_reply
 from inboxes.services import assign_conversation, set_conversation_status
 from inboxhub.demo_mail.week import WEEK, Act, Mail, Reply, Thread
@@ -63,6 +64,7 @@ def seed_week(account: Account, week: list[Thread] = WEEK) -> int:
         override_settings(TRUSTED_NETWORKS=[*settings.TRUSTED_NETWORKS, PEER_NETWORK]),
         scope(account=account),
         _quiet_task_log(),
+        assignment_mail_paused(),  # last week's assignments are no news to mail the members (issue 17)
     ):
         inboxes = {inbox.name: inbox for inbox in Inbox.objects.filter(account=account)}
         marks: list[tuple[datetime, datetime]] = []

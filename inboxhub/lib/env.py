@@ -62,3 +62,12 @@ def env_networks(
                 f"{name} holds {item!r}, which is not a network in CIDR form"
             ) from None
     return networks
+
+
+def env_url(name: str, default: str) -> str:
+    """An absolute http(s) URL without a trailing slash, e.g. the address links in mail point to."""
+    raw = env_str(name, default).rstrip("/")
+    scheme, _, rest = raw.partition("://")
+    if scheme not in {"http", "https"} or not rest or any(c in raw for c in " \r\n\t"):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// address, not {raw!r}")
+    return raw

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from inboxhub.models import Membership
+from inboxhub.notifications import note_seen
 from inboxhub.services import set_availability
 from inboxhub.tenancy import MemberRequest, member_required
 from routing.backlog import assign_backlog_for
@@ -45,6 +46,7 @@ def set_my_availability(request: MemberRequest, subdomain: str) -> HttpResponse:
         return redirect(_back(request))
     changed = member.availability_changed_at != last_change
     if changed and member.availability == Membership.Availability.AVAILABLE:
+        note_seen(member)  # present: what the backlog hands them now is not mailed to them (issue 17)
         # robust: the change is saved either way; a failing backlog is logged, and runs again next time.
         transaction.on_commit(lambda: assign_backlog_for(member), robust=True)
     if request.htmx:

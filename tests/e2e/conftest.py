@@ -5,6 +5,7 @@ the test on console errors, page errors and CSP violations), `demo` (the seeded 
 Helpers: `login`, `assert_accessible`, `assert_fits_mobile`, `screenshot`.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -121,6 +122,11 @@ def context(browser, live_server, problems):
     context.expose_binding("__reportCspViolation", lambda source, violation: problems.csp.append(violation))
     context.add_init_script(script=CSP_LISTENER)
     yield context
+    # Pages poll for live updates: leave them first, so no request of theirs meets the database's
+    # cleanup after the test (a poll mid-TRUNCATE can deadlock it).
+    for open_page in context.pages:
+        with contextlib.suppress(Exception):  # a page that cannot navigate is closed below anyway
+            open_page.goto("about:blank")
     context.close()
 
 

@@ -75,12 +75,12 @@ def test_the_inbox_list_needs_the_same_queries_however_many_conversations(
         receive(inbox, parsed(subject=f"Conversation {n}", attachments=[attachment()]))
     as_agent.get(inbox_url(inbox))  # the first visit also writes the session
     # session, user, account, membership, inboxes, the conversation page (1),
-    # the counts of the sidebar and views (H1), the switcher's accounts
-    with django_assert_num_queries(8):
+    # the counts of the sidebar and views (H1), the live counter (H5), the switcher's accounts
+    with django_assert_num_queries(9):
         as_agent.get(inbox_url(inbox))
     for n in range(5):
         receive(inbox, parsed(subject=f"More {n}"))
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         r = as_agent.get(inbox_url(inbox))
     assert r.text.count('id="conversation-') == 8
 
@@ -238,12 +238,13 @@ def test_the_thread_needs_the_same_queries_however_many_messages(as_agent, inbox
     as_agent.get(thread_url(first))  # the first visit also writes the session
     # session, user, account, membership, the conversation, the viewer's read mark, its messages, their
     # attachments, its activity, its assignment decisions, who can be assigned, the composer's fallback
-    # address, the switcher's accounts
-    with django_assert_num_queries(13):
+    # address and the newest reply it has seen, the live counter, the contact panel's contact, its other
+    # addresses and conversations, the switcher's accounts
+    with django_assert_num_queries(18):
         as_agent.get(thread_url(first))
     for n in range(3):
         receive(inbox, parsed(in_reply_to=["a@customer.example"], attachments=[attachment(f"{n}.pdf")]))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(18):
         r = as_agent.get(thread_url(first))
     assert r.text.count('class="card message') == 4
 

@@ -384,12 +384,12 @@ def test_the_thread_needs_the_same_queries_with_claimed_members(
     # session, user, account, membership, the conversation, the viewer's read mark, its messages with
     # claimed members, their attachments, its activity, its assignment decisions, who can be assigned,
     # the composer's fallback address, the switcher's accounts
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(18):
         client.get(thread_url(first))
     for n in range(3):
         reply = forward(to, message_id=f"reply{n}", headers="In-Reply-To: <fwd1@alpha.example>\r\n")
         ingest_inbound(spooled(reply, to))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(18):
         text = client.get(thread_url(first)).text
     assert text.count("claims to be Alice Admin") == 4
 

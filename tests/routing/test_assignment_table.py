@@ -234,6 +234,11 @@ def test_each_row_of_the_decision_table(smtp_server, mailoutbox, case, to, says,
     assert decision.summary == says
     # D6: the away owner's notification left through the outbound path (the task, the mail backend).
     assert notified == ([ada.user.email] if told else [])
-    assert [m.to for m in mailoutbox] == ([[ada.user.email]] if told else [])
+    # Issue 17: Ada never signed in, so a conversation given to her is mailed to her as well, unless
+    # D6's mail already told her (one mail per assignment).
+    assigned_mail = bool(to) and not told
+    assert [m.to for m in mailoutbox] == ([[ada.user.email]] if told or assigned_mail else [])
     if told:
         assert mailoutbox[0].subject == "New message from Carol Customer: Where is my order?"
+    if assigned_mail:
+        assert mailoutbox[0].subject == "Assigned to you: Where is my order?"

@@ -1,0 +1,90 @@
+"""Mail a member about a conversation assigned to them while they are away or not signed in (issue 17).
+
+Both ways a conversation gets an assignee call `notify_assignment` inside the
+assignment's transaction: by hand (`inboxes.services.assign_conversation`) and
+automatically (`routing.services`). The mail is an OutboundEmail row written in
+that transaction, so a rolled-back assignment mails nobody, and it is handed
+to a worker only once the transaction commits (`queue_email`); the row, not the
+broker, is its copy of record. One mail per assignment; none for unassigning.
+
+The mail is plain text built from the conversation's stored fields, never from
+a message body: no customer HTML reaches it, and every value is flattened to
+one line, so nothing in a subject or a name can start a new header or line.
+"""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from inboxes.models import Conversation
+from inboxhub.models import Membership, OutboundEmail
+from inboxhub.notifications import assignment_mail_reason
+from inboxhub.outbound import queue_email
+
+TEMPLATE = "inboxhub/email/assignment_notification.txt"
+SUBJECT_MAX_CHARS = 150
+FIELD_MAX_CHARS = 300
+# Every control character and Unicode line or paragraph separator: none may break a header or a line.
+_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_paused: ContextVar[bool] = ContextVar("assignment_mail_paused", default=False)
+
+
+@contextmanager
+def assignment_mail_paused() -> Iterator[None]:
+    """Assign without mailing anyone in this block: a replay of past mail (the demo's week) is no news."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
+def one_line(text: str, *, limit: int = FIELD_MAX_CHARS) -> str:
+    """The text on one line, whitespace runs as one space, cut to `limit` characters with an ellipsis."""
+    text = " ".join(_LINE_BREAKERS.sub(" ", text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def notify_assignment(
+    conversation: Conversation, assignee: Membership, *, by: Membership | None, reason: str = ""
+) -> OutboundEmail | None:
+    """Queue the assignee's mail when they are away or not signed in and want it; None when not mailed.
+
+    `by` is the member who assigned it; None for automatic assignment, whose
+    `reason` (the decision's summary, D8) the mail quotes. Call it inside the
+    assignment's transaction.
+    """
+    assert assignee.account_id == conversation.account_id, "conversation and assignee in different accounts"
+    why = assignment_mail_reason(assignee, by=by)
+    if why is None or _paused.get():
+        return None
+    account = conversation.account
+    if account.unverified_founder_id is not None:
+        # An account whose founder has not confirmed their address sends no mail at all (issue 16).
+        return None
+    subject = one_line(conversation.subject, limit=SUBJECT_MAX_CHARS) or "(no subject)"
+    contact = conversation.contact
+    context = {
+        "first_name": one_line(assignee.user.first_name) or one_line(assignee.user.email),
+        "assigned_by": one_line(by.user.full_name or by.user.email) if by is not None else "",
+        "reason": one_line(reason),
+        "inbox": one_line(conversation.inbox.name),
+        "company": one_line(account.company_name),
+        "subject": subject,
+        "contact": one_line(f"{contact.name} <{contact.email}>" if contact.name else contact.email),
+        "why": why,
+        "link": settings.SITE_URL + reverse("inboxes:thread", args=[account.subdomain, conversation.pk]),
+        "settings_link": settings.SITE_URL + reverse("notification_settings", args=[account.subdomain]),
+    }
+    return queue_email(
+        account,
+        kind=OutboundEmail.Kind.ASSIGNMENT_NOTIFICATION,
+        to=assignee.user.email,
+        subject=f"Assigned to you: {subject}",
+        body=render_to_string(TEMPLATE, context),
+    )
