@@ -6,7 +6,7 @@ says it is done the second time.
 """
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +19,7 @@ from inboxes.contact_forms import ContactMergeForm, ContactOwnerForm
 from inboxes.contact_merge import merge_contacts
 from inboxes.contact_page import contact_page
 from inboxes.models import Contact, ContactMerge, Conversation
+from inboxes.permissions import NOT_ON_ACCESS_LIST, can_act_in_inbox
 from inboxhub.permissions import require
 from inboxhub.tenancy import MemberRequest, member_required
 
@@ -53,6 +54,7 @@ def contact_merge(request: MemberRequest, subdomain: str, contact_id: int) -> Ht
         selectors.visible_contacts(request.member).select_related("owner__user"), pk=contact_id
     )
     require(request.member, "manage_inboxes")
+    _require_acting_on_all(request, contact)
     if "other" in request.POST:
         return _merge(request, contact, request.POST["other"])
     form = ContactMergeForm(request.POST, contact=contact)
@@ -64,6 +66,14 @@ def contact_merge(request: MemberRequest, subdomain: str, contact_id: int) -> Ht
     return _page(request, contact, {"merge_form": form, "merge_other": other, "merge_moving": moving})
 
 
+def _require_acting_on_all(request: MemberRequest, contact: Contact) -> None:
+    """A merge moves the contact's conversations: the admin must act in each of their inboxes (B6)."""
+    inbox_ids = Conversation.objects.filter(account=request.account, contact=contact).values("inbox_id")
+    for inbox in request.account.inboxes.filter(pk__in=inbox_ids):
+        if not can_act_in_inbox(request.member, inbox):
+            raise PermissionDenied(NOT_ON_ACCESS_LIST.format(inbox=inbox.name))
+
+
 def _merge(request: MemberRequest, contact: Contact, other_id: str) -> HttpResponse:
     if not other_id.isdigit():
         return HttpResponseBadRequest("Choose the contact to merge.")
@@ -73,6 +83,7 @@ def _merge(request: MemberRequest, contact: Contact, other_id: str) -> HttpRespo
         get_object_or_404(_merges(request, contact), merged_contact_id=int(other_id))
         messages.info(request, "These contacts are already merged.")
         return _done(request, contact)
+    _require_acting_on_all(request, other)
     try:
         merge = merge_contacts(contact, other, by=request.member)
     except ValidationError as refused:

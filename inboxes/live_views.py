@@ -70,7 +70,11 @@ class PollFirst:
             )
             self.path = re.compile(f"^{pattern}$")
         match = self.path.match(request.path_info)
-        if match is None or (settings.SECURE_SSL_REDIRECT and not request.is_secure()):
+        if (
+            match is None
+            or request.method != "GET"
+            or (settings.SECURE_SSL_REDIRECT and not request.is_secure())
+        ):
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS
         response = poll(request, match["subdomain"])

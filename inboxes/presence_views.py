@@ -2,6 +2,7 @@
 crossed another or was posted twice."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,7 +11,7 @@ from django_htmx.http import reselect, reswap, retarget
 
 from inboxes import mail_display, presence, replies
 from inboxes.models import Conversation, Presence
-from inboxes.permissions import visible_inboxes
+from inboxes.permissions import NOT_ON_ACCESS_LIST, can_act_in_inbox, visible_inboxes
 from inboxhub.tenancy import MemberRequest, member_required
 
 STATES = {Presence.State.VIEWING.value, Presence.State.TYPING.value, presence.GONE}
@@ -22,6 +23,9 @@ def heartbeat(request: MemberRequest, subdomain: str, conversation_id: int) -> H
     """Note the member on the thread (viewing, typing, or gone) and answer with the others there now."""
     visible = request.account.conversations.filter(inbox__in=visible_inboxes(request.member))
     conversation = get_object_or_404(visible.select_related("inbox"), pk=conversation_id)
+    if not can_act_in_inbox(request.member, conversation.inbox):
+        # B6: an admin off the access list reads the thread but writes nothing to it, presence included.
+        raise PermissionDenied(NOT_ON_ACCESS_LIST.format(inbox=conversation.inbox.name))
     state = request.POST.get("state", "")
     if state not in STATES:
         return HttpResponseBadRequest("state is viewing, typing or gone")

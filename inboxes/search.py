@@ -33,8 +33,8 @@ from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Extract, Left
 from django.utils import timezone
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from inboxes.models import Contact, Conversation, Message
 from inboxhub.models import Membership
@@ -163,13 +163,14 @@ def highlight(value: str, words: list[str], *, snippet: bool = False) -> SafeStr
         value = (
             ("…" if begin else "") + " ".join(value[begin:end].split()) + ("…" if end < len(value) else "")
         )
-    out, last = [], 0
+    pieces, last = [], 0
     for match in pattern.finditer(value):
-        out.append(escape(value[last : match.start()]))
-        out.append(f"<mark>{escape(match.group())}</mark>")
+        pieces.append(value[last : match.start()])
+        pieces.append(format_html("<mark>{}</mark>", match.group()))
         last = match.end()
-    out.append(escape(value[last:]))
-    return mark_safe("".join(out))  # noqa: S308  every piece above is escaped
+    pieces.append(value[last:])
+    # Text escaped, the marks kept: format_html_join escapes what is not already markup.
+    return format_html_join("", "{}", ((piece,) for piece in pieces))
 
 
 # --- PostgreSQL ------------------------------------------------------------------------
