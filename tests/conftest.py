@@ -14,6 +14,7 @@ from django_scopes import scopes_disabled
 from inboxhub.models import Membership
 from inboxhub.views.auth import signup_counter_key
 from tests.factories import MembershipFactory, make_account
+from tests.smarthost import smarthost
 
 
 def pytest_configure(config):
@@ -66,3 +67,10 @@ def unscoped():
     """Tests read tenant rows directly to check what was saved."""
     with scopes_disabled():
         yield
+
+
+@pytest.fixture
+def mail_server(settings):
+    """A real SMTP server on loopback, configured as the outbound smarthost; what it captured."""
+    with smarthost(settings) as handler:
+        yield handler

@@ -25,7 +25,6 @@ from tests.channels_conn.conftest import start_smtp  # noqa: F401 - the fixture
 from tests.factories import MembershipFactory
 from tests.inboxes.helpers import address_of, default_inbox, raw_mail
 from tests.machine_mail import BOUNCES, machine_mail
-from tests.smarthost import smarthost
 
 CONTACT = "carol@customer.example"
 
@@ -34,12 +33,6 @@ CONTACT = "carol@customer.example"
 def ingress(start_smtp, monkeypatch):  # noqa: F811 - the imported fixture
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     return start_smtp()
-
-
-@pytest.fixture
-def mail_server(settings):
-    with smarthost(settings) as handler:
-        yield handler
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from inboxhub.celery import app as celery_app
 from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import address_of, raw_mail, spool
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member
-from tests.smarthost import smarthost
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -28,12 +27,6 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture(autouse=True)
 def eager(monkeypatch):
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def mail_server(settings):
-    with smarthost(settings) as handler:
-        yield handler
 
 
 def conversation_in(inbox) -> Conversation:

@@ -24,7 +24,6 @@ from inboxhub.models import Membership
 from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import address_of, fallback_address, raw_mail, spool
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member
-from tests.smarthost import smarthost
 
 pytestmark = pytest.mark.django_db
 
@@ -39,12 +38,6 @@ SIGNATURE = (
 def eager(monkeypatch):
     """Queued replies are delivered in the test's process, as without REDIS_URL."""
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def mail_server(settings):
-    with smarthost(settings) as handler:
-        yield handler
 
 
 @pytest.fixture

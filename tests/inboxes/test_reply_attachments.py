@@ -8,7 +8,6 @@ from django_scopes import scopes_disabled
 from inboxes.models import Attachment, Contact, Conversation, Message
 from inboxhub.celery import app as celery_app
 from tests.inboxes.helpers import default_inbox
-from tests.smarthost import smarthost
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +20,6 @@ HOSTILE = '"><svg onload=alert(1)>.png'
 def eager(monkeypatch):
     """Queued replies are delivered in the test's process, as without REDIS_URL."""
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def mail_server(settings):
-    with smarthost(settings) as handler:
-        yield handler
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from inboxhub.notifications import SIGNED_IN_WINDOW
 from routing.models import AssignmentRule
 from routing.services import route_new_conversation
 from tests.factories import MembershipFactory
-from tests.smarthost import smarthost
 
 SITE = "https://inbox.example.com"
 AWAY = Membership.Availability.AWAY
@@ -39,12 +38,6 @@ def eager(monkeypatch):
 @pytest.fixture(autouse=True)
 def site(settings):
     settings.SITE_URL = SITE
-
-
-@pytest.fixture
-def mail_server(settings):
-    with smarthost(settings) as handler:
-        yield handler
 
 
 @pytest.fixture

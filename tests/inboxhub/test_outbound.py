@@ -13,7 +13,7 @@ from inboxhub.models import OutboundEmail
 from inboxhub.outbound import DELIVER_TASK, SWEEP_TASK, describe_error
 from inboxhub.tasks import deliver_outbound_email, sweep_outbound_task
 from tests.channels_conn.conftest import free_port
-from tests.smarthost import smarthost, use_smarthost
+from tests.smarthost import use_smarthost
 
 MEMBERS = "/a/alpha/settings/members/"
 USER_UNKNOWN = "550 5.1.1 <dee@alpha.example>: Recipient address rejected: User unknown"
@@ -24,13 +24,6 @@ GREYLISTED = "451 4.7.1 Greylisted, please try again later"
 def eager(monkeypatch):
     """Queued mail is delivered in the test's process, as without REDIS_URL."""
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def mail_server(settings):
-    """A real SMTP server on loopback, configured as the outbound smarthost."""
-    with smarthost(settings) as handler:
-        yield handler
 
 
 @pytest.fixture
