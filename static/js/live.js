@@ -180,8 +180,9 @@ class ThreadFollower extends Follower {
     document.addEventListener("focusout", () => {
       if (this.waiting) setTimeout(() => this.schedule(0), 0);
     });
-    // A reply or note sent from this page is appended by its own answer too: keep one of each.
-    document.addEventListener("htmx:afterSettle", () => this.dedupe());
+    // A reply or note sent from this page is appended by its own answer too, in either order: keep
+    // one of each. The observer runs before the page paints or any other task reads it.
+    new MutationObserver(() => this.dedupe()).observe(element, { childList: true });
   }
 
   async poll() {
@@ -229,7 +230,6 @@ class ThreadFollower extends Follower {
       }
       replace(old, fresh);
     }
-    this.dedupe();
     if (arrived.length) {
       const from = arrived[arrived.length - 1].querySelector("h2")?.textContent.replace(/\s+/g, " ").trim();
       announce(arrived.length === 1 ? `New message from ${from}` : `${arrived.length} new messages`);

@@ -188,3 +188,47 @@ def test_an_own_reply_is_shown_once_though_the_thread_also_hears_of_it(page, ing
     page.wait_for_timeout(3_500)
     expect(note).to_have_count(1)
     expect(page.locator("#activity")).to_contain_text("added an internal note")
+
+
+def test_a_reply_the_live_news_shows_before_its_own_answer_arrives_is_still_shown_once(page, ingress, alpha):
+    """The other order: the poll appends the stored reply while Send's answer is still on its way."""
+    admin, ada = alpha
+    smtp_send(
+        ingress, to=fallback_of(admin.account), subject="Race", body="Hi", message_id="<r1@customer.example>"
+    )
+    with scopes_disabled():
+        conversation = Conversation.objects.get(account=admin.account)
+    login(page, "ada.agent@alpha.example", PASSWORD)
+    page.goto(reverse("inboxes:thread", args=["alpha", conversation.pk]))
+    reply = page.locator("ol.thread > li", has_text="Sent while the news ran")
+    shown_in_between = []
+
+    def hold_the_answer(route):
+        answer = route.fetch()  # the reply is stored: the thread's news will carry it
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('ol.thread > li')]"
+            ".some((li) => li.textContent.includes('Sent while the news ran'))",
+            timeout=5_000,
+        )
+        shown_in_between.append(reply.count())
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r"/c/\d+/reply/$"), hold_the_answer)
+    # What the page shows in the first task after Send's answer is swapped in (before htmx settles).
+    page.evaluate(
+        """() => {
+          window.__afterAnswer = [];
+          document.body.addEventListener("htmx:afterSwap", () => setTimeout(() => window.__afterAnswer.push(
+            [...document.querySelectorAll("ol.thread > li")]
+              .filter((li) => li.textContent.includes("Sent while the news ran")).length)));
+        }"""
+    )
+    page.get_by_label("Reply", exact=True).fill("Sent while the news ran")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_label("Reply", exact=True)).to_have_value("")  # Send's answer has been swapped in
+    assert shown_in_between == [1]
+    page.wait_for_function("() => window.__afterAnswer.length > 0")
+    assert set(page.evaluate("window.__afterAnswer")) == {1}
+    expect(reply).to_have_count(1)
+    page.wait_for_timeout(1_500)  # one more poll: still once
+    expect(reply).to_have_count(1)
