@@ -11,250 +11,253 @@
 //     half-written reply stays; a panel holding the focus waits until the focus leaves it.
 // Without this script the pages work as before, with a reload.
 
-const POLL_MS = 1000;
-const MAX_BACKOFF_MS = 30000;
-const PANELS = ["#conversation-status", "section.ticket-panel", "section.assignment-panel", "#activity"];
+// One scope of its own: the page's classic scripts share the global one otherwise.
+(() => {
+  const POLL_MS = 1000;
+  const MAX_BACKOFF_MS = 30000;
+  const PANELS = ["#conversation-status", "section.ticket-panel", "section.assignment-panel", "#activity"];
 
-function liveRegion() {
-  let region = document.getElementById("live-status");
-  if (!region) {
-    region = document.createElement("div");
-    region.id = "live-status";
-    region.className = "visually-hidden";
-    region.setAttribute("aria-live", "polite");
-    (document.querySelector("main") || document.body).appendChild(region);
-  }
-  return region;
-}
-
-function announce(text) {
-  const region = liveRegion();
-  region.textContent = "";
-  setTimeout(() => { region.textContent = text; }, 50);
-}
-
-function parse(html) {
-  return new DOMParser().parseFromString(html, "text/html");
-}
-
-function processed(element) {
-  if (window.htmx) window.htmx.process(element);
-  return element;
-}
-
-// The control in `fresh` that stands where `focused` stood in `old`: same id, else same name and
-// value, else same link.
-function counterpart(old, fresh, focused) {
-  if (!focused || !old.contains(focused)) return null;
-  if (focused.id) return fresh.querySelector(`#${CSS.escape(focused.id)}`);
-  const name = focused.getAttribute("name");
-  if (name) {
-    const value = focused.getAttribute("value");
-    const selector = `[name="${CSS.escape(name)}"]${value !== null ? `[value="${CSS.escape(value)}"]` : ""}`;
-    return fresh.querySelector(selector);
-  }
-  const href = focused.getAttribute("href");
-  return href ? fresh.querySelector(`a[href="${CSS.escape(href)}"]`) : null;
-}
-
-function replace(old, fresh) {
-  const focused = document.activeElement;
-  const adopted = document.importNode(fresh, true);
-  const target = counterpart(old, adopted, focused);
-  old.replaceWith(adopted);
-  processed(adopted);
-  if (target) target.focus({ preventScroll: true });
-  return adopted;
-}
-
-class Follower {
-  constructor(element) {
-    this.element = element;
-    this.pollUrl = element.dataset.livePoll;
-    this.token = element.dataset.liveToken;
-    this.stamp = element.dataset.liveStamp;
-    this.delay = POLL_MS;
-    this.timer = null;
-    this.busy = false;
-    this.stopped = false;
-    document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) this.schedule(0);
-    });
-    this.schedule(POLL_MS);
+  function liveRegion() {
+    let region = document.getElementById("live-status");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "live-status";
+      region.className = "visually-hidden";
+      region.setAttribute("aria-live", "polite");
+      (document.querySelector("main") || document.body).appendChild(region);
+    }
+    return region;
   }
 
-  schedule(ms) {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), ms);
+  function announce(text) {
+    const region = liveRegion();
+    region.textContent = "";
+    setTimeout(() => { region.textContent = text; }, 50);
   }
 
-  async tick() {
-    if (this.busy || document.hidden) return; // a hidden tab costs nothing; it asks when shown again
-    this.busy = true;
-    try {
-      const changed = await this.poll();
-      if (changed) await this.refresh();
+  function parse(html) {
+    return new DOMParser().parseFromString(html, "text/html");
+  }
+
+  function processed(element) {
+    if (window.htmx) window.htmx.process(element);
+    return element;
+  }
+
+  // The control in `fresh` that stands where `focused` stood in `old`: same id, else same name and
+  // value, else same link.
+  function counterpart(old, fresh, focused) {
+    if (!focused || !old.contains(focused)) return null;
+    if (focused.id) return fresh.querySelector(`#${CSS.escape(focused.id)}`);
+    const name = focused.getAttribute("name");
+    if (name) {
+      const value = focused.getAttribute("value");
+      const selector = `[name="${CSS.escape(name)}"]${value !== null ? `[value="${CSS.escape(value)}"]` : ""}`;
+      return fresh.querySelector(selector);
+    }
+    const href = focused.getAttribute("href");
+    return href ? fresh.querySelector(`a[href="${CSS.escape(href)}"]`) : null;
+  }
+
+  function replace(old, fresh) {
+    const focused = document.activeElement;
+    const adopted = document.importNode(fresh, true);
+    const target = counterpart(old, adopted, focused);
+    old.replaceWith(adopted);
+    processed(adopted);
+    if (target) target.focus({ preventScroll: true });
+    return adopted;
+  }
+
+  class Follower {
+    constructor(element) {
+      this.element = element;
+      this.pollUrl = element.dataset.livePoll;
+      this.token = element.dataset.liveToken;
+      this.stamp = element.dataset.liveStamp;
       this.delay = POLL_MS;
-    } catch (error) {
-      if (error.stop) {
-        this.stopped = true;
-        return;
-      }
-      this.delay = Math.min(this.delay * 2, MAX_BACKOFF_MS); // server busy or away: ask less often
-    } finally {
+      this.timer = null;
       this.busy = false;
-      this.schedule(this.delay);
+      this.stopped = false;
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) this.schedule(0);
+      });
+      this.schedule(POLL_MS);
     }
-  }
 
-  async poll() {
-    const url = `${this.pollUrl}?t=${encodeURIComponent(this.token)}`;
-    const response = await fetch(url, {
-      headers: { "If-None-Match": `"${this.stamp}"` },
-      cache: "no-store",
-      credentials: "same-origin",
-    });
-    if (response.status === 304) return false;
-    // 403: the token expired; the refresh goes through the checked view and brings a new one.
-    if (response.ok || response.status === 403) return true;
-    throw new Error(`poll answered ${response.status}`);
-  }
-
-  async fetchFragment(url, target) {
-    const response = await fetch(url, {
-      headers: { "HX-Request": "true", "HX-Target": target, "HX-Current-URL": location.href },
-      cache: "no-store",
-      credentials: "same-origin",
-    });
-    if (response.status === 403 || response.status === 404 || response.redirected) {
-      // No longer a member, no longer on the access list, or signed out: stop following.
-      throw Object.assign(new Error("not allowed"), { stop: true });
+    schedule(ms) {
+      if (this.stopped) return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.tick(), ms);
     }
-    if (!response.ok) throw new Error(`refresh answered ${response.status}`);
-    return parse(await response.text());
-  }
 
-  renew(source) {
-    if (!source) return;
-    if (source.dataset.liveToken) this.token = source.dataset.liveToken;
-    if (source.dataset.liveStamp !== undefined) this.stamp = source.dataset.liveStamp;
-  }
-}
-
-class ListFollower extends Follower {
-  async refresh() {
-    const doc = await this.fetchFragment(location.pathname + location.search, "inbox-list");
-    const list = doc.getElementById("inbox-list");
-    if (!list) return;
-    for (const id of ["inbox-nav", "view-tabs"]) {
-      const old = document.getElementById(id);
-      const fresh = doc.getElementById(id);
-      if (old && fresh) replace(old, fresh);
-    }
-    const old = document.getElementById("inbox-list");
-    const known = new Set([...old.querySelectorAll("tbody tr[id]")].map((row) => row.id));
-    const current = old.querySelector("tbody tr.is-kbd-current")?.id;
-    const focusedRow = document.activeElement?.closest?.("tbody tr[id]")?.id;
-    const swapped = replace(old, list);
-    this.element = swapped;
-    if (current) document.getElementById(current)?.classList.add("is-kbd-current");
-    if (focusedRow && !swapped.contains(document.activeElement)) {
-      document.getElementById(focusedRow)?.querySelector("a[href]")?.focus({ preventScroll: true });
-    }
-    const added = [...swapped.querySelectorAll("tbody tr[id]")].filter((row) => !known.has(row.id));
-    added.forEach((row) => row.classList.add("live-new"));
-    if (added.length === 1) announce(`New conversation: ${added[0].querySelector("td.subject a")?.textContent.trim() || ""}`);
-    else if (added.length > 1) announce(`${added.length} new conversations`);
-    this.renew(swapped);
-  }
-}
-
-class ThreadFollower extends Follower {
-  constructor(element) {
-    super(element);
-    this.newsUrl = element.dataset.liveNews;
-    this.after = element.dataset.liveAfter || "";
-    this.waiting = false;
-    // A panel kept because it held the focus is refreshed once the focus leaves it.
-    document.addEventListener("focusout", () => {
-      if (this.waiting) setTimeout(() => this.schedule(0), 0);
-    });
-    // A reply or note sent from this page is appended by its own answer too, in either order: keep
-    // one of each. The observer runs before the page paints or any other task reads it.
-    new MutationObserver(() => this.dedupe()).observe(element, { childList: true });
-  }
-
-  async poll() {
-    if (this.waiting && !this.panelHeld()) return true;
-    return super.poll();
-  }
-
-  panelHeld() {
-    return PANELS.some((selector) => document.querySelector(selector)?.contains(document.activeElement));
-  }
-
-  async refresh() {
-    const url = `${this.newsUrl}?after=${encodeURIComponent(this.after)}`;
-    const doc = await this.fetchFragment(url, "thread-news");
-    const news = doc.querySelector("[data-live-news]");
-    if (!news) return;
-    const thread = this.element;
-    const arrived = [];
-    news.querySelectorAll("[data-live-messages] > li").forEach((item) => {
-      const article = item.querySelector("article[id]");
-      if (!article) return;
-      const present = document.getElementById(article.id);
-      if (!present) {
-        const adopted = document.importNode(item, true);
-        thread.appendChild(adopted);
-        processed(adopted);
-        arrived.push(adopted);
-        return;
+    async tick() {
+      if (this.busy || document.hidden) return; // a hidden tab costs nothing; it asks when shown again
+      this.busy = true;
+      try {
+        const changed = await this.poll();
+        if (changed) await this.refresh();
+        this.delay = POLL_MS;
+      } catch (error) {
+        if (error.stop) {
+          this.stopped = true;
+          return;
+        }
+        this.delay = Math.min(this.delay * 2, MAX_BACKOFF_MS); // server busy or away: ask less often
+      } finally {
+        this.busy = false;
+        this.schedule(this.delay);
       }
-      // A reply's delivery state (queued, sent, failed) follows too.
-      const state = item.querySelector(".delivery-state[id]");
-      const shown = state && document.getElementById(state.id);
-      if (shown && shown.outerHTML !== state.outerHTML && !shown.contains(document.activeElement)) {
-        replace(shown, state);
-      }
-    });
-    this.waiting = false;
-    for (const selector of PANELS) {
-      const old = document.querySelector(selector);
-      const fresh = news.querySelector(selector);
-      if (!old || !fresh) continue;
-      if (old.contains(document.activeElement) && selector !== "#conversation-status") {
-        this.waiting = true; // the agent is using it: swapped when the focus leaves
-        continue;
-      }
-      replace(old, fresh);
     }
-    if (arrived.length) {
-      const from = arrived[arrived.length - 1].querySelector("h2")?.textContent.replace(/\s+/g, " ").trim();
-      announce(arrived.length === 1 ? `New message from ${from}` : `${arrived.length} new messages`);
+
+    async poll() {
+      const url = `${this.pollUrl}?t=${encodeURIComponent(this.token)}`;
+      const response = await fetch(url, {
+        headers: { "If-None-Match": `"${this.stamp}"` },
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      if (response.status === 304) return false;
+      // 403: the token expired; the refresh goes through the checked view and brings a new one.
+      if (response.ok || response.status === 403) return true;
+      throw new Error(`poll answered ${response.status}`);
     }
-    if (news.dataset.liveAfter) this.after = news.dataset.liveAfter;
-    this.renew(news);
+
+    async fetchFragment(url, target) {
+      const response = await fetch(url, {
+        headers: { "HX-Request": "true", "HX-Target": target, "HX-Current-URL": location.href },
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      if (response.status === 403 || response.status === 404 || response.redirected) {
+        // No longer a member, no longer on the access list, or signed out: stop following.
+        throw Object.assign(new Error("not allowed"), { stop: true });
+      }
+      if (!response.ok) throw new Error(`refresh answered ${response.status}`);
+      return parse(await response.text());
+    }
+
+    renew(source) {
+      if (!source) return;
+      if (source.dataset.liveToken) this.token = source.dataset.liveToken;
+      if (source.dataset.liveStamp !== undefined) this.stamp = source.dataset.liveStamp;
+    }
   }
 
-  dedupe() {
-    const seen = new Set();
-    this.element.querySelectorAll(":scope > li").forEach((item) => {
-      const id = item.querySelector("article[id]")?.id;
-      if (!id) return;
-      if (seen.has(id)) item.remove();
-      else seen.add(id);
-    });
+  class ListFollower extends Follower {
+    async refresh() {
+      const doc = await this.fetchFragment(location.pathname + location.search, "inbox-list");
+      const list = doc.getElementById("inbox-list");
+      if (!list) return;
+      for (const id of ["inbox-nav", "view-tabs"]) {
+        const old = document.getElementById(id);
+        const fresh = doc.getElementById(id);
+        if (old && fresh) replace(old, fresh);
+      }
+      const old = document.getElementById("inbox-list");
+      const known = new Set([...old.querySelectorAll("tbody tr[id]")].map((row) => row.id));
+      const current = old.querySelector("tbody tr.is-kbd-current")?.id;
+      const focusedRow = document.activeElement?.closest?.("tbody tr[id]")?.id;
+      const swapped = replace(old, list);
+      this.element = swapped;
+      if (current) document.getElementById(current)?.classList.add("is-kbd-current");
+      if (focusedRow && !swapped.contains(document.activeElement)) {
+        document.getElementById(focusedRow)?.querySelector("a[href]")?.focus({ preventScroll: true });
+      }
+      const added = [...swapped.querySelectorAll("tbody tr[id]")].filter((row) => !known.has(row.id));
+      added.forEach((row) => row.classList.add("live-new"));
+      if (added.length === 1) announce(`New conversation: ${added[0].querySelector("td.subject a")?.textContent.trim() || ""}`);
+      else if (added.length > 1) announce(`${added.length} new conversations`);
+      this.renew(swapped);
+    }
   }
-}
 
-function follow() {
-  const list = document.querySelector("#inbox-list[data-live-poll]");
-  if (list) new ListFollower(list);
-  const thread = document.querySelector("ol.thread[data-live-poll]");
-  if (thread) new ThreadFollower(thread);
-}
+  class ThreadFollower extends Follower {
+    constructor(element) {
+      super(element);
+      this.newsUrl = element.dataset.liveNews;
+      this.after = element.dataset.liveAfter || "";
+      this.waiting = false;
+      // A panel kept because it held the focus is refreshed once the focus leaves it.
+      document.addEventListener("focusout", () => {
+        if (this.waiting) setTimeout(() => this.schedule(0), 0);
+      });
+      // A reply or note sent from this page is appended by its own answer too, in either order: keep
+      // one of each. The observer runs before the page paints or any other task reads it.
+      new MutationObserver(() => this.dedupe()).observe(element, { childList: true });
+    }
 
-if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", follow);
-else follow();
+    async poll() {
+      if (this.waiting && !this.panelHeld()) return true;
+      return super.poll();
+    }
+
+    panelHeld() {
+      return PANELS.some((selector) => document.querySelector(selector)?.contains(document.activeElement));
+    }
+
+    async refresh() {
+      const url = `${this.newsUrl}?after=${encodeURIComponent(this.after)}`;
+      const doc = await this.fetchFragment(url, "thread-news");
+      const news = doc.querySelector("[data-live-news]");
+      if (!news) return;
+      const thread = this.element;
+      const arrived = [];
+      news.querySelectorAll("[data-live-messages] > li").forEach((item) => {
+        const article = item.querySelector("article[id]");
+        if (!article) return;
+        const present = document.getElementById(article.id);
+        if (!present) {
+          const adopted = document.importNode(item, true);
+          thread.appendChild(adopted);
+          processed(adopted);
+          arrived.push(adopted);
+          return;
+        }
+        // A reply's delivery state (queued, sent, failed) follows too.
+        const state = item.querySelector(".delivery-state[id]");
+        const shown = state && document.getElementById(state.id);
+        if (shown && shown.outerHTML !== state.outerHTML && !shown.contains(document.activeElement)) {
+          replace(shown, state);
+        }
+      });
+      this.waiting = false;
+      for (const selector of PANELS) {
+        const old = document.querySelector(selector);
+        const fresh = news.querySelector(selector);
+        if (!old || !fresh) continue;
+        if (old.contains(document.activeElement) && selector !== "#conversation-status") {
+          this.waiting = true; // the agent is using it: swapped when the focus leaves
+          continue;
+        }
+        replace(old, fresh);
+      }
+      if (arrived.length) {
+        const from = arrived[arrived.length - 1].querySelector("h2")?.textContent.replace(/\s+/g, " ").trim();
+        announce(arrived.length === 1 ? `New message from ${from}` : `${arrived.length} new messages`);
+      }
+      if (news.dataset.liveAfter) this.after = news.dataset.liveAfter;
+      this.renew(news);
+    }
+
+    dedupe() {
+      const seen = new Set();
+      this.element.querySelectorAll(":scope > li").forEach((item) => {
+        const id = item.querySelector("article[id]")?.id;
+        if (!id) return;
+        if (seen.has(id)) item.remove();
+        else seen.add(id);
+      });
+    }
+  }
+
+  function follow() {
+    const list = document.querySelector("#inbox-list[data-live-poll]");
+    if (list) new ListFollower(list);
+    const thread = document.querySelector("ol.thread[data-live-poll]");
+    if (thread) new ThreadFollower(thread);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", follow);
+  else follow();
+})();

@@ -2,11 +2,14 @@
 
 The demo agent, then the demo admin, open their pages at 1280 and at 390 px: one <h1> in a <main>,
 axe clean (no serious or critical violation), fitting 390 px, no console error or CSP violation, and
-a screenshot of each width in test-artifacts/screenshots/walk-*.png. Every page is walked even when
-one fails, and the failure lists them all.
+a screenshot of each width in test-artifacts/screenshots/walk-*.png, and none of our scripts' own names
+in the page's global scope (classic scripts share it: a second `announce` would replace the first).
+Every page is walked even when one fails, and the failure lists them all.
 """
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -28,6 +31,29 @@ THREADS = {
     "forward": "Quote for 12 handheld scanners",
     "unassigned": "Adding 15 seats for our Leeds depot",
 }
+
+
+# The names our scripts declare at their top level or one scope below it (where each wraps its body);
+# htmx is the one global the pages mean to share.
+OWN_NAMES = sorted(
+    {
+        name
+        for script in (Path(__file__).parents[2] / "static" / "js").glob("*.js")
+        if not script.name.endswith(".min.js")
+        for name in re.findall(
+            r"^ {0,2}(?:const|let|var|function|class|async function) ([A-Za-z_$][\w$]*)",
+            script.read_text(),
+            re.MULTILINE,
+        )
+    }
+    - {"htmx"}
+)
+
+
+def leaked_names(page) -> list[str]:
+    """Which of our scripts' names the page's global scope holds (no eval in the page: the CSP forbids it)."""
+    kinds = page.evaluate("[" + ", ".join(f"typeof {name}" for name in OWN_NAMES) + "]")
+    return [name for name, kind in zip(OWN_NAMES, kinds, strict=True) if kind != "undefined"]
 
 
 @pytest.fixture
@@ -103,6 +129,7 @@ def walk(page, problems, who: str, pages: list[tuple[str, str, int]]) -> list[st
             assert response.status == status, f"answered {response.status}, not {status}"
             assert page.locator("main").count() == 1, "not exactly one <main>"
             assert page.locator("h1").count() == 1, "not exactly one <h1>"
+            assert not leaked_names(page), f"global names from our scripts: {leaked_names(page)}"
             assert_accessible(page)
             screenshot(page, f"walk-{who}-{name}-desktop")
             page.set_viewport_size(MOBILE)
