@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from django_scopes import scopes_disabled
 
 from inboxes.models import Conversation, Inbox, InboxAccess, Message, Presence
 from inboxhub.models import Membership
@@ -64,6 +65,18 @@ def leave_conversation(conversation: Conversation, *, by: Membership) -> None:
     """The member left the conversation's page: gone for the others at once."""
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     Presence.objects.filter(account_id=by.account_id, member=by, conversation=conversation).delete()
+
+
+def prune_presence(*, older_than_seconds: int = 3600) -> int:
+    """Delete rows of pages that stopped beating without a goodbye (closed, asleep); how many.
+
+    They are already left out of every answer after EXPIRY_SECONDS; this keeps the table as small
+    as the number of pages open recently. Scheduled in CELERY_BEAT_SCHEDULE.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    with scopes_disabled():  # a sweep across accounts that reads nothing out
+        deleted, _ = Presence.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
 
 
 @dataclass(frozen=True)

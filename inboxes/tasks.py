@@ -4,7 +4,7 @@ import smtplib
 
 from celery import shared_task
 
-from inboxes import replies
+from inboxes import presence, replies
 
 
 @shared_task(
@@ -25,3 +25,9 @@ def deliver_reply_task(self, message_pk: int, account_id: int) -> str:
 def sweep_replies_task() -> int:
     """Re-enqueue queued replies whose task was lost; scheduled in CELERY_BEAT_SCHEDULE."""
     return replies.sweep_replies()
+
+
+@shared_task(name="inboxes.tasks.prune_presence_task")
+def prune_presence_task() -> int:
+    """Drop presence rows of pages closed without a goodbye; scheduled in CELERY_BEAT_SCHEDULE."""
+    return presence.prune_presence()

@@ -274,6 +274,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-outbound": {"task": "inboxhub.tasks.sweep_outbound_task", "schedule": 60.0},
     # Every minute: hand agents' replies whose task Redis lost (or a killed worker left) back to the workers.
     "sweep-replies": {"task": "inboxes.tasks.sweep_replies_task", "schedule": 60.0},
+    # Every 10 minutes: drop "who else is here" rows of pages closed without a goodbye.
+    "prune-presence": {"task": "inboxes.tasks.prune_presence_task", "schedule": 600.0},
 }
 
 if REDIS_URL:

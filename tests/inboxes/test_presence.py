@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test import Client, TestCase
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django_scopes import scopes_disabled
 
 from inboxes.models import Conversation, Message, Presence
 from inboxes.replies import send_reply
+from inboxes.tasks import prune_presence_task
 from inboxhub.celery import app as celery_app
 from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import address_of, raw_mail, spool
@@ -121,6 +123,20 @@ def test_leaving_the_page_removes_the_member_at_once(admin, agent, conversation)
     assert "Alice Admin" not in beat(agent, conversation).text
     with scopes_disabled():
         assert not Presence.objects.filter(member=admin).exists()
+
+
+def test_the_periodic_prune_drops_pages_closed_without_a_goodbye_and_keeps_open_ones(
+    admin, agent, conversation
+):
+    with time_machine.travel(timezone.now() - timedelta(hours=2)):
+        beat(admin, conversation)  # a laptop closed mid-thread: no "gone" ever came
+    beat(agent, conversation)
+
+    assert prune_presence_task.delay().get() == 1
+
+    with scopes_disabled():
+        assert list(Presence.objects.values_list("member", flat=True)) == [agent.pk]
+    assert prune_presence_task.name in {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
 
 def test_one_row_per_member_and_conversation_however_many_heartbeats(admin, conversation):
