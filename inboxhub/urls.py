@@ -13,6 +13,7 @@ account_settings = [
     path("members/add/", members.member_add, name="member_add"),
     path("members/<int:member_id>/", members.member_edit, name="member_edit"),
     path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path("members/pending/withdraw/", members.pending_withdraw, name="pending_withdraw"),
     path(
         "members/invitations/<int:invitation_id>/withdraw/",
         members.invitation_withdraw,

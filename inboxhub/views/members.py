@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -35,11 +35,9 @@ class PendingRow:
     seat: str
     paid: bool
     permission: str
-    withdraw_url: str
 
 
 def _pending(request: MemberRequest, waiting: list[Membership]) -> list[PendingRow]:
-    subdomain = request.account.subdomain
     rows = [
         PendingRow(
             m.user.full_name,
@@ -47,7 +45,6 @@ def _pending(request: MemberRequest, waiting: list[Membership]) -> list[PendingR
             m.get_seat_display(),
             m.has_paid_seat,
             m.get_permission_display(),
-            reverse("member_remove", args=[subdomain, m.pk]),
         )
         for m in waiting
     ]
@@ -58,7 +55,6 @@ def _pending(request: MemberRequest, waiting: list[Membership]) -> list[PendingR
             i.get_seat_display(),
             i.seat != Membership.Seat.FREE,
             i.get_permission_display(),
-            reverse("invitation_withdraw", args=[subdomain, i.pk]),
         )
         for i in request.account.invitations.all()
     ]
@@ -206,6 +202,28 @@ def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> Htt
             )
         if leaving:
             return redirect("home")
+    return redirect("member_list", subdomain)
+
+
+@require_POST
+@member_required
+def pending_withdraw(request: MemberRequest, subdomain: str) -> HttpResponse:
+    """Withdraw whatever waits for the posted email: the rows name no id, so the page's source does
+    not tell an invitation to an existing login from a new person's membership (issue 16 point 2)."""
+    require(request.member, "manage_account")
+    posted = request.POST.get("email", "").strip()
+    invitation = request.account.invitations.filter(email__iexact=posted).first()
+    if invitation is not None:
+        withdraw_invitation(invitation, by=request.member)
+        email = invitation.email
+    else:
+        waiting = _members(request).filter(user__email__iexact=posted)
+        member = next((m for m in waiting if not m.user.has_usable_password()), None)
+        if member is None:
+            raise Http404("No invitation to this address is waiting.")
+        remove_member(member, by=request.member)
+        email = member.user.email
+    messages.success(request, f"The invitation to {email} was withdrawn.")
     return redirect("member_list", subdomain)
 
 

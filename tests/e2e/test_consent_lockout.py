@@ -67,3 +67,10 @@ def test_the_members_page_lists_a_pending_invitation_with_the_typed_name_only(pa
     screenshot(page, "members-with-invitation-desktop")
     assert_fits_mobile(page)
     assert_accessible(page)
+    page.set_viewport_size(DESKTOP)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Withdraw the invitation to Typed Name").click()
+
+    expect(page.get_by_role("status")).to_contain_text("The invitation to admin@acme.example was withdrawn.")
+    expect(page.get_by_role("row", name=re.compile("Typed Name"))).to_have_count(0)

@@ -89,9 +89,9 @@ def test_the_admin_gets_the_same_answer_whether_or_not_the_email_has_a_login(adm
     assert flash(unknown) == "Cee Typed is invited: a link is on its way to nobody-yet@elsewhere.example."
     assert members_count(known) == "2 members in Alpha"
     assert members_count(unknown) == "3 members in Alpha"
-    # Both wait in one list, in one shape: only the email typed and the button's address differ.
+    # Both wait in one list, in one shape, down to the page's source: only the email typed differs.
     shapes = {
-        row.replace(_withdraw_url(row), "URL").replace(email, "EMAIL")
+        row.replace(email, "EMAIL")
         for row in pending_rows(unknown)
         for email in ("charlie@bravo.example", "nobody-yet@elsewhere.example")
         if email in row
@@ -99,8 +99,11 @@ def test_the_admin_gets_the_same_answer_whether_or_not_the_email_has_a_login(adm
     assert len(shapes) == 1
 
 
-def _withdraw_url(row: str) -> str:
-    return re.search(r'action="([^"]+)"', row)[1]
+def withdraw(client: Client, row: str):
+    """Press the row's Withdraw button."""
+    url = re.search(r'action="([^"]+)"', row)[1]
+    fields = dict(re.findall(r'<input type="hidden" name="(email)" value="([^"]+)"', row))
+    return post(client, MEMBERS, url, fields, follow=True)
 
 
 def test_withdrawing_either_kind_of_invitation_reads_the_same_and_frees_the_email(admin, outsider):
@@ -108,7 +111,7 @@ def test_withdrawing_either_kind_of_invitation_reads_the_same_and_frees_the_emai
     add(client, "charlie@bravo.example")
     page = add(client, "nobody-yet@elsewhere.example")
 
-    answers = [flash(post(client, MEMBERS, _withdraw_url(row), follow=True)) for row in pending_rows(page)]
+    answers = [flash(withdraw(client, row)) for row in pending_rows(page)]
 
     assert sorted(answers) == [
         "The invitation to charlie@bravo.example was withdrawn.",
@@ -118,6 +121,32 @@ def test_withdrawing_either_kind_of_invitation_reads_the_same_and_frees_the_emai
     with scopes_disabled():
         assert not User.objects.filter(email="nobody-yet@elsewhere.example").exists()
         assert User.objects.filter(email="charlie@bravo.example").exists()
+
+
+def test_withdraw_by_email_never_reaches_a_joined_member_nor_another_accounts_invitation(
+    admin, agent, outsider
+):
+    bravo_admin = signed_in_client(outsider.user)
+    post(
+        bravo_admin,
+        "/a/bravo/settings/members/",
+        "/a/bravo/settings/members/add/",
+        {
+            "how": "invite",
+            "full_name": "Dee",
+            "email": "dee@new.example",
+            "seat": "free",
+            "permission": "agent",
+        },
+    )
+    client = signed_in_client(admin.user)
+
+    for email in ("bob@alpha.example", "dee@new.example", "alice@alpha.example", ""):
+        response = post(client, MEMBERS, f"{MEMBERS}pending/withdraw/", {"email": email})
+        assert response.status_code == 404, email
+
+    assert membership(admin.account, "bob@alpha.example") is not None
+    assert membership(outsider.account, "dee@new.example") is not None
 
 
 def test_setting_a_password_for_an_email_with_a_login_leaves_their_password_and_invites_them(admin, outsider):
