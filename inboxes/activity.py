@@ -111,6 +111,14 @@ def describe(entry: ConversationEvent) -> str:
         Kind.REPLY_BOUNCED: f"A reply came back undelivered: {d.get('error', '')}",
         Kind.TICKET_CREATED: f"{actor} made it a ticket in {d.get('pipeline', '')} at {d.get('stage', '')}",
         Kind.TICKET_MOVED: f"{actor} moved its ticket from {d.get('previous', '')} to {d.get('stage', '')}",
+        Kind.TICKET_PRIORITY: (
+            f"{actor} set its ticket's priority to {d.get('priority', '')} (was {d.get('previous', '')})"
+        ),
+        Kind.TICKET_OWNER: (
+            f"{actor} gave its ticket to {d['owner']}"
+            if d.get("owner")
+            else f"{actor} left its ticket without an owner"
+        ),
         Kind.MERGED: (
             f"Conversation #{d.get('merged', '')} ({d.get('subject', '')}) was merged into this one: "
             "a message showed they are one thread"

@@ -402,6 +402,8 @@ class ConversationEvent(models.Model):
         REPLY_BOUNCED = "reply_bounced", "Reply bounced"
         TICKET_CREATED = "ticket_created", "Ticket created"
         TICKET_MOVED = "ticket_moved", "Ticket moved"
+        TICKET_PRIORITY = "ticket_priority", "Ticket priority set"
+        TICKET_OWNER = "ticket_owner", "Ticket owner set"
         MERGED = "merged", "Merged"
         CONTACT_MERGED = "contact_merged", "Contact merged"
 

@@ -5,8 +5,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from inboxes import live
-from inboxes.activity import record_event
+from inboxes.activity import name_of, record_event
 from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation, ConversationEvent
 from inboxes.permissions import ConversationAction, require_conversation_action, require_inbox_action
@@ -232,7 +231,14 @@ def set_ticket_priority(ticket: Ticket, priority: str, *, by: Membership) -> Tic
         previous, ticket.priority, ticket.updated_at = ticket.priority, priority, timezone.now()
         ticket.save(update_fields=["priority", "updated_at"])
         record_change(by, ticket, "ticket_priority_set", priority=priority, previous=previous)
-        live.note_change(ticket.account_id, ticket.conversation_id)  # the open thread's ticket panel (H5)
+        labels = TicketDefaults.Priority
+        record_event(
+            ticket.conversation,
+            ConversationEvent.Kind.TICKET_PRIORITY,
+            by=by,
+            priority=labels(priority).label,
+            previous=labels(previous).label,
+        )
     return ticket
 
 
@@ -246,7 +252,7 @@ def set_ticket_owner(ticket: Ticket, owner: Membership | None, *, by: Membership
         previous, ticket.owner, ticket.updated_at = ticket.owner_id, owner, timezone.now()
         ticket.save(update_fields=["owner", "updated_at"])
         record_change(by, ticket, "ticket_owner_set", owner=owner_id, previous=previous)
-        live.note_change(ticket.account_id, ticket.conversation_id)  # the open thread's ticket panel (H5)
+        record_event(ticket.conversation, ConversationEvent.Kind.TICKET_OWNER, by=by, owner=name_of(owner))
     return ticket
 
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from inboxes.activity import describe
 from inboxes.models import Contact, Conversation
 from inboxes.services import set_inbox_access
 from inboxhub.models import AuditEntry
@@ -18,6 +19,8 @@ from tickets.services import (
     create_ticket,
     move_ticket,
     open_ticket_for_new_conversation,
+    set_ticket_owner,
+    set_ticket_priority,
     update_ticket_defaults,
 )
 
@@ -608,3 +611,21 @@ def test_create_ticket_by_service_uses_the_saved_defaults(inbox, admin, agent, s
     assert (ticket.stage.name, ticket.priority, ticket.owner) == ("Waiting on contact", "low", agent)
     with scopes_disabled():
         assert TicketDefaults.objects.get(inbox=inbox).create_tickets is True
+
+
+def test_a_tickets_priority_and_owner_changes_are_on_the_conversations_activity(inbox, admin, agent, support):
+    conversation = conversation_in(inbox)
+    ticket = ticket_for(conversation, support, stage(support, "New"), priority="low")
+
+    with scope(account=admin.account):
+        set_ticket_priority(ticket, "urgent", by=admin)
+        set_ticket_priority(ticket, "urgent", by=admin)  # no change: no entry
+        set_ticket_owner(ticket, agent, by=admin)
+        set_ticket_owner(ticket, None, by=admin)
+        said = [describe(entry) for entry in conversation.events.order_by("pk")]
+
+    assert said == [
+        "Alice Admin set its ticket's priority to Urgent (was Low)",
+        "Alice Admin gave its ticket to Bob Agent",
+        "Alice Admin left its ticket without an owner",
+    ]
