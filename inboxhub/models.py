@@ -185,6 +185,10 @@ class Membership(models.Model):
     notify_on_assignment = models.BooleanField(default=True)
     # The member's last request in this account, kept to the minute; null after signing out.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # When the person first signed in as a member (or accepted an invitation while signed in). Until
+    # then they are listed as invited, like an invitation to someone who already has a login, and
+    # offered in no picker nor given conversations (issue 16 point 2).
+    joined_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ScopedManager(account="account")
@@ -198,6 +202,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.account.subdomain})"
+
+    @property
+    def has_joined(self) -> bool:
+        return self.joined_at is not None
 
     @property
     def has_paid_seat(self) -> bool:

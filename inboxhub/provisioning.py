@@ -6,6 +6,7 @@ Above every feature app in the layers: it is the one place that sets up all of t
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django_scopes import scope
 
 from inboxes.services import create_inbox
@@ -68,6 +69,7 @@ def provision_account(
             username=unique_username(account, user.email),
             seat=Membership.Seat.SERVICE_HUB,
             permission=Membership.Permission.SUPER_ADMIN,
+            joined_at=timezone.now(),
         )
         create_inbox(account, name="Inbox", is_default=True)
         create_default_pipeline(account)

@@ -1,8 +1,10 @@
 """State changes for accounts, members and teams (A1, A4, D9)."""
 
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.text import slugify
 from django_scopes import scopes_disabled
@@ -100,10 +102,19 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
             username=unique_username(account, user.email),
             seat=invitation.seat,
             permission=invitation.permission,
+            joined_at=timezone.now(),
         )
         record_change(member, member, "invitation_accepted", seat=member.seat, permission=member.permission)
     invitation.delete()
     return member
+
+
+@receiver(user_logged_in, dispatch_uid="inboxhub.services.join_on_first_sign_in")
+def join_on_first_sign_in(sender, request, user, **kwargs) -> None:
+    """A person added with a password, or by an invite link, joins their accounts by signing in."""
+    # The person's own memberships across their accounts: no one account's scope applies.
+    with scopes_disabled():
+        Membership.objects.filter(user=user, joined_at__isnull=True).update(joined_at=timezone.now())
 
 
 @transaction.atomic
@@ -185,7 +196,7 @@ def remove_member(member: Membership, *, by: Membership) -> None:
     user = member.user
     # A login made by this account's invitation and never used goes with it: the email then has no
     # login again, and the next invite to it reads as the first did (issue 16 point 2).
-    if not user.has_usable_password() and user.last_login is None:
+    if not member.has_joined and user.last_login is None:
         with scopes_disabled():
             if not user.memberships.exists() and not user.invitations.exists():
                 user.delete()

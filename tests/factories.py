@@ -1,6 +1,7 @@
 """Factories that keep accounts consistent: related rows share one account."""
 
 import factory
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from inboxhub.models import Account, Membership, Team, User
@@ -33,6 +34,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"member{n}")
     seat = Membership.Seat.SERVICE_HUB
     permission = Membership.Permission.AGENT
+    joined_at = factory.LazyFunction(timezone.now)
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

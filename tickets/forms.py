@@ -30,7 +30,9 @@ class TicketDefaultsForm(forms.ModelForm):
         self.fields["pipeline"].queryset = Pipeline.objects.filter(account=account)
         # Every stage of the account is a valid choice here; clean() then checks it belongs to the pipeline.
         self.fields["stage"].queryset = Stage.objects.filter(account=account).select_related("pipeline")
-        self.fields["owner"].queryset = Membership.objects.filter(account=account).select_related("user")
+        self.fields["owner"].queryset = Membership.objects.filter(
+            account=account, joined_at__isnull=False
+        ).select_related("user")
         self.fields["owner"].label_from_instance = lambda m: m.user.full_name or m.user.email
 
     def clean(self):

@@ -21,7 +21,9 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = Membership.objects.filter(account=account).select_related("user")
+        self.fields["assignee"].queryset = Membership.objects.filter(
+            account=account, joined_at__isnull=False
+        ).select_related("user")
 
 
 def _conversation(request: MemberRequest, conversation_id: int) -> Conversation:

@@ -63,8 +63,8 @@ def _pending(request: MemberRequest, waiting: list[Membership]) -> list[PendingR
 
 def _page(request: MemberRequest, form: AddMemberForm) -> dict:
     members = list(_members(request))
-    joined = [m for m in members if m.user.has_usable_password()]
-    pending = _pending(request, [m for m in members if not m.user.has_usable_password()])
+    joined = [m for m in members if m.has_joined]
+    pending = _pending(request, [m for m in members if not m.has_joined])
     return {
         "members": joined,
         "pending": pending,
@@ -193,7 +193,7 @@ def member_remove(request: MemberRequest, subdomain: str, member_id: int) -> Htt
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        if not member.user.has_usable_password():
+        if not member.has_joined:
             # Never joined: worded as withdrawing an invitation is (issue 16 point 2).
             messages.success(request, f"The invitation to {member.user.email} was withdrawn.")
         else:
@@ -218,7 +218,7 @@ def pending_withdraw(request: MemberRequest, subdomain: str) -> HttpResponse:
         email = invitation.email
     else:
         waiting = _members(request).filter(user__email__iexact=posted)
-        member = next((m for m in waiting if not m.user.has_usable_password()), None)
+        member = next((m for m in waiting if not m.has_joined), None)
         if member is None:
             raise Http404("No invitation to this address is waiting.")
         remove_member(member, by=request.member)

@@ -7,7 +7,9 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import login
 
 
-def test_admin_adds_a_member_with_a_password_and_puts_them_in_a_new_team(page, demo):
+def test_admin_adds_a_member_with_a_password_and_puts_them_in_a_new_team_once_they_signed_in(
+    page, demo, browser, live_server
+):
     login(page, "admin@acme.example")
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Members")
@@ -27,7 +29,17 @@ def test_admin_adds_a_member_with_a_password_and_puts_them_in_a_new_team(page, d
     row = page.get_by_role("row", name=re.compile("Grace Hopper"))
     expect(row).to_contain_text("grace@acme.example")
     expect(row).to_contain_text("Service Hub")
-    expect(row).not_to_contain_text("Invited")
+    # Invited until Grace signs in, as anyone with a login elsewhere would be (issue 16 point 2).
+    expect(row).to_contain_text("Invited")
+    page.get_by_role("link", name="Teams").click()
+    page.get_by_role("button", name="Create team").click()
+    expect(page.get_by_role("dialog", name="Create a team").get_by_label("Grace Hopper")).to_have_count(0)
+
+    grace = browser.new_context(base_url=live_server.url)
+    login(grace.new_page(), "grace@acme.example", "cobol-compiler-1959")
+    grace.close()
+    page.goto("/a/acme/settings/members/")
+    expect(page.get_by_role("row", name=re.compile("Grace Hopper"))).not_to_contain_text("Invited")
 
     page.get_by_role("link", name="Teams").click()
     page.get_by_role("button", name="Create team").click()

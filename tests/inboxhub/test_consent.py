@@ -324,3 +324,44 @@ def test_accepting_and_declining_at_once_leaves_one_clear_answer(transactional_d
         assert outcomes == ["declined", f"joined {invitation.account}"]
     else:
         assert outcomes == ["This invitation was declined or withdrawn.", "declined"]
+
+
+TEAMS = "/a/alpha/settings/teams/"
+
+
+def picker_choices(client: Client) -> str:
+    """What the team form offers as members (one of the pickers that name members)."""
+    return client.get(TEAMS).text
+
+
+@pytest.mark.parametrize("how", ["invite", "password"])
+def test_a_new_person_waits_as_invited_and_in_no_picker_like_someone_with_a_login(admin, outsider, how):
+    client = signed_in_client(admin.user)
+    fields = {"how": how, "password": "saffron-meadow-77"} if how == "password" else {"how": how}
+
+    add(client, "charlie@bravo.example", **fields)
+    page = add(client, "nobody-yet@elsewhere.example", **fields)
+
+    shapes = {
+        row.replace(email, "EMAIL")
+        for row in pending_rows(page)
+        for email in ("charlie@bravo.example", "nobody-yet@elsewhere.example")
+        if email in row
+    }
+    assert len(pending_rows(page)) == 2 and len(shapes) == 1
+    offered = picker_choices(client)
+    assert "nobody-yet@elsewhere.example" not in offered and "charlie@bravo.example" not in offered
+
+
+def test_a_person_added_with_a_password_joins_by_signing_in(admin):
+    client = signed_in_client(admin.user)
+    add(client, "dee@new.example", how="password", password="saffron-meadow-77")
+    assert "dee@new.example" not in picker_choices(client)
+
+    dee = Client()
+    signed_in = dee.post("/login/", {"username": "dee@new.example", "password": "saffron-meadow-77"})
+
+    assert signed_in.status_code == 302
+    assert membership(admin.account, "dee@new.example").joined_at is not None
+    assert "dee@new.example" in picker_choices(client)
+    assert pending_rows(client.get(MEMBERS)) == []

@@ -113,6 +113,11 @@ def test_a_member_removed_from_the_account_is_no_candidate(inbox, rule, ada, ben
     )
 
 
+def test_a_member_who_has_not_joined_yet_is_no_candidate(inbox, rule, ada, ben):
+    set_member(ada, joined_at=None)  # added by an invite link or with a password, never signed in
+    assert [route(new_conversation(inbox, f"n{n}")).chosen for n in range(2)] == [ben, ben]
+
+
 def test_a_member_taken_off_the_rule_gets_nothing(inbox, rule, ada, ben):
     with scopes_disabled():
         rule.members.remove(ada)

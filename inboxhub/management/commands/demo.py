@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from inboxes.services import create_inbox
@@ -98,6 +99,8 @@ def seed_account(spec: dict) -> None:
                     permission=permission,
                     by=owner,
                 )
+        # The demo's team has worked here for a while: signed in before, so joined (issue 16).
+        Membership.objects.filter(account=account, joined_at__isnull=True).update(joined_at=timezone.now())
         for team_name, emails in spec["teams"].items():
             team, _ = Team.objects.get_or_create(account=account, name=team_name)
             team.members.set(Membership.objects.filter(account=account, user__email__in=emails))
