@@ -310,6 +310,49 @@ def test_a_row_shows_contact_subject_snippet_assignee_and_age(client, admin, age
     assert re.search(r'title="[^"]*\d{4}[^"]*">3 h</time>', cells)
 
 
+def test_a_row_built_once_shows_every_later_change_of_what_it_shows(client, admin, agent):
+    """Rows are kept per web process and shared between viewers: nothing they show may go stale."""
+    listed = conversation(default_inbox(admin.account), "Broken widget", contact="dora", text="First words")
+    client.force_login(agent.user)
+    url = inbox_url(listed.inbox)
+    first = row(client.get(url).text, listed)
+    assert row(client.get(url).text, listed) == first
+
+    def shown_after(change) -> str:
+        with scopes_disabled():
+            change()
+        return row(client.get(url).text, listed)
+
+    def reply():
+        Message.objects.create(
+            account=listed.account,
+            conversation=listed,
+            inbox=listed.inbox,
+            subject="Re: Broken widget",
+            text="Second words",
+            threaded_by=Message.ThreadedBy.IN_REPLY_TO,
+            attributed_by=Message.AttributedBy.FROM,
+        )
+
+    assert "Renamed widget" in shown_after(
+        lambda: Conversation.objects.filter(pk=listed.pk).update(subject="Renamed widget")
+    )
+    assert "Dora Explorer" in shown_after(
+        lambda: Contact.objects.filter(pk=listed.contact_id).update(name="Dora Explorer")
+    )
+    assert "Alice Admin" in shown_after(
+        lambda: Conversation.objects.filter(pk=listed.pk).update(assignee=admin)
+    )
+    cells = shown_after(reply)
+    assert "Second words" in cells and 'class="message-count">2' in cells
+    assert "unread" in cells
+    with scope(account=admin.account):
+        mark_read(listed, by=agent)
+    assert "unread" not in row(client.get(url).text, listed)
+    client.force_login(admin.user)  # another viewer, who never opened it: their own unread state
+    assert "unread" in row(client.get(url).text, listed)
+
+
 @pytest.mark.parametrize(
     ("ago", "shown"),
     [
