@@ -33,6 +33,8 @@ State = InboundMessage.State
 PROCESS_TASK = "channels_conn.tasks.process_inbound"
 PROCESS_BATCH_TASK = "channels_conn.tasks.process_inbound_batch"
 SWEEP_TASK = "channels_conn.tasks.sweep_inbound_task"
+PRUNE_TASK = "channels_conn.tasks.prune_spool_task"
+PRUNE_BATCH = 1000
 # Room for the worker to die and be noticed after a hard time limit before a claim counts as abandoned.
 CLAIM_GRACE_SECONDS = 30
 # First retry a minute after a failure, then doubling: 1, 2, 4, 8 … minutes.
@@ -350,6 +352,27 @@ def sweep_inbound(*, older_than_seconds: int = 60) -> int:
     if enqueued:
         logger.info("sweep re-enqueued %s inbound messages", enqueued)
     return enqueued
+
+
+def prune_spool(*, retention_days: int | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Delete spooled mail processed more than `retention_days` ago (SPOOL_RETENTION_DAYS); how many.
+
+    Its conversations keep every message and attachment; only the raw copy goes (a Message's
+    `inbound` becomes null). Received, processing and failed mail is never pruned. Deleted in
+    batches of `batch` rows, each its own short statement, so the ingress never waits long.
+    """
+    days = settings.SPOOL_RETENTION_DAYS if retention_days is None else retention_days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    expired = InboundMessage.objects.filter(state=State.PROCESSED, received_at__lt=cutoff)
+    deleted = 0
+    while ids := list(expired.order_by("received_at", "pk").values_list("pk", flat=True)[:batch]):
+        count, _ = InboundMessage.objects.filter(pk__in=ids).delete()
+        deleted += count
+    if deleted:
+        logger.info("pruned %s processed inbound messages older than %s days", deleted, days)
+    return deleted
 
 
 def ingest_counts(*, pending_after_seconds: int = 60) -> dict[str, int]:

@@ -218,6 +218,9 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 5)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 25)
 # A batch task starts no message after this many seconds; the rest go back to the queue.
 INGEST_BATCH_SECONDS = env_int("INGEST_BATCH_SECONDS", 15)
+# Raw mail of processed messages is kept this many days for inspect_email and re-processing, then
+# deleted (issue 18: the spool was most of the database); 0 keeps it for ever. Failed mail is kept.
+SPOOL_RETENTION_DAYS = env_int("SPOOL_RETENTION_DAYS", 30)
 # Attachments above these sizes are not stored; the message is kept and lists what was skipped.
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
 ATTACHMENTS_TOTAL_MAX_BYTES = env_int("ATTACHMENTS_TOTAL_MAX_BYTES", 50 * 1024 * 1024)
@@ -274,6 +277,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-outbound": {"task": "inboxhub.tasks.sweep_outbound_task", "schedule": 60.0},
     # Every minute: hand agents' replies whose task Redis lost (or a killed worker left) back to the workers.
     "sweep-replies": {"task": "inboxes.tasks.sweep_replies_task", "schedule": 60.0},
+    # Every hour: delete the raw mail of messages processed more than SPOOL_RETENTION_DAYS ago.
+    "prune-spool": {"task": "channels_conn.tasks.prune_spool_task", "schedule": 3600.0},
     # Every 10 minutes: drop "who else is here" rows of pages closed without a goodbye.
     "prune-presence": {"task": "inboxes.tasks.prune_presence_task", "schedule": 600.0},
 }

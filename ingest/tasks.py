@@ -27,6 +27,12 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
     return pipeline.process_inbound_batch(inbound_ids)
 
 
+@shared_task(name=spool.PRUNE_TASK)
+def prune_spool_task() -> int:
+    """Delete the raw mail of messages processed before the retention period; scheduled hourly."""
+    return spool.prune_spool()
+
+
 @shared_task(name=spool.SWEEP_TASK)
 def sweep_inbound_task() -> int:
     """Re-enqueue spooled messages left unprocessed (G2) and decide new conversations left waiting (D).

@@ -1,0 +1,73 @@
+"""Print what each account stores: raw mail in the spool, messages and attachments (issue 18)."""
+
+import json
+
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce, Length
+from django_scopes import scopes_disabled
+
+from channels_conn.models import InboundMessage
+from inboxes.models import Attachment, Message
+from inboxhub.models import Account
+
+MB = 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Storage per account: spooled raw mail (kept SPOOL_RETENTION_DAYS), message text and attachments."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", dest="as_json", help="one JSON object on stdout")
+
+    def handle(self, *args, as_json: bool, **options):
+        report = {"accounts": self.per_account(), "database_bytes": self.database_bytes()}
+        if as_json:
+            self.stdout.write(json.dumps(report))
+            return
+        self.stdout.write(
+            f"{'account':<24}{'spool rows':>11}{'spool MB':>10}{'messages':>10}{'text MB':>9}"
+            f"{'files':>8}{'files MB':>10}"
+        )
+        for row in report["accounts"]:
+            self.stdout.write(
+                f"{row['account']:<24}{row['spool_rows']:>11}{row['spool_bytes'] / MB:>10.1f}"
+                f"{row['messages']:>10}{row['text_bytes'] / MB:>9.1f}"
+                f"{row['attachments']:>8}{row['attachment_bytes'] / MB:>10.1f}"
+            )
+        if report["database_bytes"] is not None:
+            self.stdout.write(f"database: {report['database_bytes'] / MB:.1f} MB in all")
+
+    def per_account(self) -> list[dict]:
+        with scopes_disabled():  # a report across accounts, read by the operator
+            spool = _by_account(InboundMessage.objects, rows=Count("pk"), bytes=Sum("size"))
+            messages = _by_account(
+                Message.objects, rows=Count("pk"), bytes=Sum(Length("text") + Length("html"))
+            )
+            files = _by_account(Attachment.objects, rows=Count("pk"), bytes=Sum("size"))
+            accounts = Account.objects.order_by("subdomain").values_list("pk", "subdomain")
+        return [
+            {
+                "account": subdomain,
+                "spool_rows": spool.get(pk, (0, 0))[0],
+                "spool_bytes": spool.get(pk, (0, 0))[1],
+                "messages": messages.get(pk, (0, 0))[0],
+                "text_bytes": messages.get(pk, (0, 0))[1],
+                "attachments": files.get(pk, (0, 0))[0],
+                "attachment_bytes": files.get(pk, (0, 0))[1],
+            }
+            for pk, subdomain in accounts
+        ]
+
+    def database_bytes(self) -> int | None:
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            return cursor.fetchone()[0]
+
+
+def _by_account(manager, *, rows, bytes) -> dict[int, tuple[int, int]]:
+    totals = manager.order_by().values("account_id").annotate(rows=rows, bytes=Coalesce(bytes, 0))
+    return {row["account_id"]: (row["rows"], row["bytes"]) for row in totals}
