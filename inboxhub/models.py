@@ -285,6 +285,24 @@ class AvailabilityChange(models.Model):
         return f"{self.member_id} {self.availability} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class SignupAttempt(models.Model):
+    """A sign-up posted from an address, counted against its hourly allowance (issue 16 point 3).
+
+    In the database, not the cache: without Redis every web process has a cache of its own, and
+    the allowance would be multiplied by their number. Rows older than the window are deleted by
+    the next sign-up.
+    """
+
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["ip", "at"], name="signupattempt_ip_at")]
+
+    def __str__(self) -> str:
+        return f"sign-up from {self.ip} at {self.at:%H:%M:%S}"
+
+
 class AuditEntry(models.Model):
     """One settings change: who changed what, to what value."""
 

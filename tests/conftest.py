@@ -8,11 +8,9 @@ check what was saved says so with `scopes_disabled()` or the `unscoped` fixture.
 import inspect
 
 import pytest
-from django.core.cache import cache
 from django_scopes import scopes_disabled
 
 from inboxhub.models import Membership
-from inboxhub.views.auth import signup_counter_key
 from tests.factories import MembershipFactory, make_account
 from tests.smarthost import smarthost
 
@@ -34,13 +32,6 @@ def pytest_fixture_setup(fixturedef, request):
     else:
         with scopes_disabled():
             yield
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signup_allowance():
-    """Sign-up allows SIGNUP_LIMIT_PER_IP an hour per address (issue 16); the test client and the
-    browser all come from 127.0.0.1, so each test starts with that allowance whole."""
-    cache.delete(signup_counter_key("127.0.0.1"))
 
 
 @pytest.fixture

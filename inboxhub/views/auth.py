@@ -1,12 +1,13 @@
 """Sign-up, the landing redirect, the account switcher and invitations."""
 
+from datetime import timedelta
+
 from axes.helpers import get_client_ip_address, get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_scopes import scopes_disabled
 
 from inboxhub.forms import NewAccountForm, SignupForm, login_username
-from inboxhub.models import Account, Invitation, User
+from inboxhub.models import Account, Invitation, SignupAttempt, User
 from inboxhub.provisioning import check_subdomain_free, provision_account
 from inboxhub.services import accept_invitation, confirm_founder_email, decline_invitation
 from inboxhub.signup_mail import (
@@ -70,19 +71,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-def signup_counter_key(ip: str | None) -> str:
-    return f"signup-ip:{ip}"
-
-
 def _signup_allowed(request: HttpRequest) -> bool:
     """Count this sign-up against its IP address's hourly allowance (issue 16 point 3)."""
-    key = signup_counter_key(get_client_ip_address(request))
-    cache.add(key, 0, timeout=SIGNUP_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the window ended between the two calls
-        cache.set(key, count := 1, timeout=SIGNUP_WINDOW_SECONDS)
-    return count <= SIGNUP_LIMIT_PER_IP
+    ip = get_client_ip_address(request)
+    window_start = timezone.now() - timedelta(seconds=SIGNUP_WINDOW_SECONDS)
+    SignupAttempt.objects.filter(at__lt=window_start).delete()
+    SignupAttempt.objects.create(ip=ip)
+    return SignupAttempt.objects.filter(ip=ip, at__gte=window_start).count() <= SIGNUP_LIMIT_PER_IP
 
 
 def _sign_up(request: HttpRequest, data: dict) -> None:

@@ -2,10 +2,13 @@
 confirmed before the account sends mail, sign-up is throttled per IP, subdomains are plain ASCII."""
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.test import Client, TestCase
+from django.utils import timezone
 from django.utils.html import escape
 from django_scopes import scopes_disabled
 
@@ -13,8 +16,8 @@ from inboxes.models import Conversation
 from inboxes.replies import FOUNDER_UNVERIFIED
 from inboxhub.celery import app as celery_app
 from inboxhub.lib.log_tokens import mask_tokens
-from inboxhub.models import Account, Membership, User
-from inboxhub.views.auth import SIGNUP_LIMIT_PER_IP, SIGNUP_THROTTLED, signup_counter_key
+from inboxhub.models import Account, Membership, SignupAttempt, User
+from inboxhub.views.auth import SIGNUP_LIMIT_PER_IP, SIGNUP_THROTTLED
 from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import raw_mail, spool
 
@@ -26,15 +29,6 @@ NEW = {
     "email": "dana@delta.example",
     "password": "plum-orbit-canyon-42",
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_counters():
-    for ip in IPS:
-        cache.delete(signup_counter_key(ip))
-    yield
-    for ip in IPS:
-        cache.delete(signup_counter_key(ip))
 
 
 @pytest.fixture
@@ -180,6 +174,27 @@ def test_sign_up_is_throttled_per_ip_with_a_clear_message(db):
     assert escape(SIGNUP_THROTTLED) in refused.text
     assert not Account.objects.filter(subdomain="one-more").exists()
     assert elsewhere["Location"] == "/signup/sent/"
+
+
+def test_the_sign_up_allowance_is_shared_by_every_web_process(db):
+    """Counted in the database: a second process (here: the cache emptied, as a process of its own
+    starts) sees the sign-ups the first one took."""
+    for n in range(SIGNUP_LIMIT_PER_IP):
+        sign_up({**NEW, "subdomain": f"delta{n}", "email": f"dana{n}@delta.example"})
+    cache.clear()
+
+    assert sign_up({**NEW, "subdomain": "one-more", "email": "more@delta.example"}).status_code == 429
+
+
+def test_sign_ups_older_than_the_hour_no_longer_count(db):
+    with time_machine.travel(timezone.now() - timedelta(minutes=61)):
+        for n in range(SIGNUP_LIMIT_PER_IP):
+            sign_up({**NEW, "subdomain": f"delta{n}", "email": f"dana{n}@delta.example"})
+
+    assert (
+        sign_up({**NEW, "subdomain": "fresh", "email": "fresh@delta.example"})["Location"] == "/signup/sent/"
+    )
+    assert SignupAttempt.objects.count() == 1  # the old ones were deleted on the way
 
 
 # --- Subdomains are plain ASCII labels ---------------------------------------------
