@@ -62,11 +62,33 @@ def _key(account_id: int, conversation_id: int) -> str:
 def note_change(account_id: int, *conversation_ids: int) -> None:
     """Bump the account's counter and each conversation's once the current transaction commits (H5).
 
-    Outside a transaction it bumps at once. A failure to bump is logged, never raised: the change
-    itself is committed, and the next change (or a reload) shows it.
+    Outside a transaction it bumps at once. The changes one transaction notes are bumped together,
+    once (a new message's conversation and its ticket are one bump, not two). A failure to bump is
+    logged, never raised: the change itself is committed, and the next change (or a reload) shows it.
     """
-    ids = tuple(sorted({int(pk) for pk in conversation_ids if pk}))
-    transaction.on_commit(lambda: bump(account_id, *ids), robust=True)
+    ids = {int(pk) for pk in conversation_ids if pk}
+    if connection.in_atomic_block:
+        # Join a bump already waiting for this commit. Safe whatever savepoint it was noted in: a
+        # waiting callback is dropped only when a savepoint still open rolls back, and every open
+        # savepoint encloses this change too (a released one's callbacks wait for the outer commit).
+        for _savepoints, callback, _robust in reversed(connection.run_on_commit):
+            if isinstance(callback, _Bump) and callback.account_id == account_id and not callback.done:
+                callback.conversation_ids |= ids
+                return
+    transaction.on_commit(_Bump(account_id, ids), robust=True)
+
+
+class _Bump:
+    """One transaction's bump of an account's counter and its conversations' (see note_change)."""
+
+    def __init__(self, account_id: int, conversation_ids: set[int]) -> None:
+        self.account_id = account_id
+        self.conversation_ids = set(conversation_ids)
+        self.done = False  # a test's captured callbacks stay listed after they ran: join none of those
+
+    def __call__(self) -> None:
+        self.done = True
+        bump(self.account_id, *sorted(self.conversation_ids))
 
 
 def bump(account_id: int, *conversation_ids: int) -> None:
@@ -81,13 +103,15 @@ def bump(account_id: int, *conversation_ids: int) -> None:
         pipe.execute()
         return
     table = connection.ops.quote_name(LiveStamp._meta.db_table)
-    # One upsert per counter, atomic in the database: two writers at once both count.
+    counters = (ACCOUNT, *conversation_ids)
+    # One statement for every counter, atomic in the database: two writers at once both count.
     sql = (
-        f"INSERT INTO {table} (account_id, conversation_id, value) VALUES (%s, %s, 1) "  # noqa: S608 - quoted table name
+        f"INSERT INTO {table} (account_id, conversation_id, value) "  # noqa: S608 - quoted table name
+        f"VALUES {', '.join(['(%s, %s, 1)'] * len(counters))} "
         f"ON CONFLICT (account_id, conversation_id) DO UPDATE SET value = {table}.value + 1"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, [(account_id, pk) for pk in (ACCOUNT, *conversation_ids)])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for pk in counters for value in (account_id, pk)])
 
 
 def stamp(account_id: int, conversation_id: int = ACCOUNT) -> int:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import redis
 import time_machine
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scopes_disabled
@@ -257,3 +258,53 @@ def test_the_poll_checks_the_host_like_every_other_request(client, agent):
     token = live.token("alpha", agent.account_id)
     response = client.get(reverse("inboxes:live", args=["alpha"]), {"t": token}, HTTP_HOST="evil.example")
     assert response.status_code == 400
+
+
+# --- One bump per transaction (the counters a transaction noted, bumped together at its commit) ---
+
+
+def counters(account_id: int, *conversation_ids: int) -> tuple[int, ...]:
+    return tuple(live.stamp(account_id, pk) for pk in (live.ACCOUNT, *conversation_ids))
+
+
+class Undone(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_changes_of_one_transaction_are_one_bump_at_its_commit(admin):
+    account = admin.account_id
+    with transaction.atomic():
+        with transaction.atomic():  # as receive_message
+            live.note_change(account, 101)
+        with transaction.atomic():  # as the new conversation's ticket
+            live.note_change(account, 101, 102)
+        assert counters(account, 101, 102) == (0, 0, 0)  # nothing before the commit
+
+    assert counters(account, 101, 102) == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_savepoint_rolled_back_never_takes_the_transactions_other_changes_with_it(admin):
+    account = admin.account_id
+    with transaction.atomic():
+        with transaction.atomic():
+            live.note_change(account, 201)  # released: waits for the outer commit
+        with pytest.raises(Undone), transaction.atomic():
+            live.note_change(account, 202)
+            raise Undone
+        live.note_change(account, 203)
+
+    assert counters(account, 201, 203) == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_rolled_back_bumps_nothing_and_the_next_one_bumps_alone(admin):
+    account = admin.account_id
+    with pytest.raises(Undone), transaction.atomic():
+        live.note_change(account, 301)
+        raise Undone
+    with transaction.atomic():
+        live.note_change(account, 302)
+
+    assert counters(account, 301, 302) == (1, 0, 1)
