@@ -19,7 +19,7 @@ from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
 from inboxes.models import Conversation
-from inboxhub.models import Membership
+from inboxhub.models import Membership, OutboundEmail
 from routing.models import AssignmentDecision, AssignmentRule
 from tests.channels_conn.test_faults import BASE_DIR, child_env
 from tests.channels_conn.test_faults_workers import broker, celery_worker, sweep, wait_until  # noqa: F401
@@ -103,6 +103,17 @@ def test_four_processes_assign_400_conversations_fairly_and_each_once(five_agent
     assert None not in counts and sum(counts.values()) == MESSAGES
     assert max(counts.values()) - min(counts.values()) <= 1, counts
     assert set(counts) == {agent.pk for agent in agents}
+    # Nobody is signed in: each assignment mails its assignee once, however the workers raced.
+    with scopes_disabled():
+        mails = list(
+            OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ASSIGNMENT_NOTIFICATION).values_list(
+                "to", "body"
+            )
+        )
+    emails = {agent.pk: agent.user.email for agent in agents}
+    assert len(mails) == MESSAGES
+    assert sorted(to for to, _ in mails) == sorted(emails[chosen] for _, chosen in decisions)
+    assert len({body for _, body in mails}) == MESSAGES  # one per conversation, none twice
 
 
 def test_an_agent_set_away_mid_stream_gets_nothing_after(five_agents, broker, tmp_path):  # noqa: F811
