@@ -9,7 +9,8 @@ Creates the database `inboxhub_bench_live` (`--database`) afresh, with one accou
 `--workers`, `--threads`). Logs in once through the login form and reads the list page's live token
 and counter, as a browser would. Then `--clients` tabs, each a keep-alive HTTP connection of its own,
 do what static/js/live.js does: every `--poll-ms` ask the poll URL with `If-None-Match`, and on a
-200 fetch the list fragment (the page's own URL, `HX-Target: inbox-list`).
+200 fetch the list fragment (the page's own URL, `HX-Target: inbox-list`, `changed_since` the value
+shown: with Redis the answer holds only the changed rows, without it the whole list).
 
 Phases, each printed as one JSON line:
   `server_idle`  no tab open: the web process's floor;
@@ -253,10 +254,13 @@ class Tab:
         return status in (200, 403)
 
     async def refresh(self, changes: dict[str, float], latencies: list[float]) -> None:
-        _, _, body = await self.request(self.list_path, {"HX-Request": "true", "HX-Target": "inbox-list"})
+        # As static/js/live.js on a first page: the rows changed since the value shown (with Redis).
+        separator = "&" if "?" in self.list_path else "?"
+        path = f"{self.list_path}{separator}changed_since={self.stamp}"
+        _, _, body = await self.request(path, {"HX-Request": "true", "HX-Target": "inbox-list"})
         now = time.perf_counter()
         html = body.decode()
-        tag = re.search(r'id="inbox-list"[^>]*', html).group(0)
+        tag = re.search(r'id="inbox-list(?:-changes)?"[^>]*', html).group(0)
         self.token = re.search(r'data-live-token="([^"]*)"', tag).group(1)
         self.stamp = re.search(r'data-live-stamp="([^"]*)"', tag).group(1)
         for subject, at in changes.items():

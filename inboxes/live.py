@@ -95,12 +95,9 @@ def bump(account_id: int, *conversation_ids: int) -> None:
     """Add one to the account's counter and to each conversation's, now."""
     client = _redis()
     if client is not None:
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(_key(account_id, ACCOUNT))
-        for pk in conversation_ids:
-            pipe.incr(_key(account_id, pk))
-            pipe.expire(_key(account_id, pk), CONVERSATION_KEY_SECONDS)
-        pipe.execute()
+        keys = [_key(account_id, ACCOUNT), _log_key(account_id), _floor_key(account_id)]
+        keys += [_key(account_id, pk) for pk in conversation_ids]
+        _bump_script(client)(keys=keys, args=[CONVERSATION_KEY_SECONDS, LOG_SIZE, *conversation_ids])
         return
     table = connection.ops.quote_name(LiveStamp._meta.db_table)
     counters = (ACCOUNT, *conversation_ids)
@@ -112,6 +109,65 @@ def bump(account_id: int, *conversation_ids: int) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for pk in counters for value in (account_id, pk)])
+
+
+# With Redis, each bump also notes its conversations in the account's change log, a sorted set
+# scored by the account counter's new value: an open list then asks for the rows changed since the
+# value it shows instead of all of them (`changed_since`). The log keeps the LOG_SIZE newest; the
+# floor is the highest score it dropped, below which it can no longer answer.
+LOG_SIZE = 1000
+# More changed rows than this and the list refetches whole: as cheap, and simpler for the page.
+MAX_CHANGED = 20
+BUMP_SCRIPT = """
+local value = redis.call('INCR', KEYS[1])
+for i = 4, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+  redis.call('ZADD', KEYS[2], value, ARGV[i - 1])
+end
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if extra > 0 then
+  local dropped = redis.call('ZRANGE', KEYS[2], extra - 1, extra - 1, 'WITHSCORES')
+  redis.call('SET', KEYS[3], dropped[2], 'EX', ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return value
+"""
+_scripts: dict[int, object] = {}
+
+
+def _log_key(account_id: int) -> str:
+    return f"{KEY_PREFIX}:{account_id}:log"
+
+
+def _floor_key(account_id: int) -> str:
+    return f"{KEY_PREFIX}:{account_id}:logfloor"
+
+
+def _bump_script(client: redis.Redis):
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(BUMP_SCRIPT)
+    return script
+
+
+def changed_since(account_id: int, since: int) -> list[int] | None:
+    """The conversations changed after the account's counter had the value `since`, newest change
+    last; None when that cannot be told (no Redis, a log that no longer reaches back so far, a
+    counter that went back, too many changes): the list then refetches whole."""
+    client = _redis()
+    if client is None:
+        return None
+    pipe = client.pipeline(transaction=False)
+    pipe.get(_key(account_id, ACCOUNT))
+    pipe.get(_floor_key(account_id))
+    pipe.zrangebyscore(_log_key(account_id), f"({since}", "+inf", start=0, num=MAX_CHANGED + 1)
+    current, floor, members = pipe.execute()
+    if current is None or int(current) < since or int(floor or 0) > since:
+        return None
+    changed = [int(member) for member in members]
+    return changed if len(changed) <= MAX_CHANGED else None
 
 
 def stamp(account_id: int, conversation_id: int = ACCOUNT) -> int:
@@ -178,4 +234,28 @@ def follow(view):
 def list_template(request, page: str) -> str:
     """`page`, or the fragment of its rows, view tabs and sidebar when the open list refreshes (H5)."""
     htmx = getattr(request, "htmx", None)
-    return "inboxes/live_list.html" if htmx and htmx.target == LIST_TARGET else page
+    if not (htmx and htmx.target == LIST_TARGET):
+        return page
+    return (
+        "inboxes/live_list_changes.html"
+        if getattr(request, "live_changes", None) is not None
+        else ("inboxes/live_list.html")
+    )
+
+
+def list_changes(request) -> list[int] | None:
+    """For an open list's refresh of its first page (`changed_since` = the value it shows): the
+    conversations changed since, whose rows alone it needs; else None, and it gets them all."""
+    htmx = getattr(request, "htmx", None)
+    since = request.GET.get("changed_since", "")
+    if (
+        not (htmx and htmx.target == LIST_TARGET and since.isdigit() and request.live)
+        or "before" in request.GET
+    ):
+        return None
+    try:
+        changes = changed_since(request.account.pk, int(since))
+    except redis.RedisError:
+        return None
+    request.live_changes = changes
+    return changes

@@ -143,19 +143,28 @@ def conversation_page(
     member: Membership | None = None,
     cursor: str | None = None,
     size: int | None = None,
+    only: list[int] | None = None,
 ) -> Page:
     """The inbox's conversations in a view, most recent message first, with keyset paging (H1).
 
     No view: every conversation of the inbox. With a member, each row says whether they read it.
+    `only`: just those of these conversations still in the view (an open list's changed rows, H5).
     """
     conversations = Conversation.objects.filter(account_id=inbox.account_id, inbox=inbox)
     if view:
         conversations = conversations.filter(_in_view(view, member))
+    if only is not None:
+        conversations = conversations.filter(pk__in=only)
     return _keyset_page(_listed(conversations, member), cursor, size)
 
 
 def assigned_page(
-    member: Membership, *, inbox_ids: list[int], cursor: str | None = None, size: int | None = None
+    member: Membership,
+    *,
+    inbox_ids: list[int],
+    cursor: str | None = None,
+    size: int | None = None,
+    only: list[int] | None = None,
 ) -> Page:
     """Open conversations assigned to the member in the inboxes given (those they see), newest first (H1)."""
     conversations = Conversation.objects.filter(
@@ -164,6 +173,8 @@ def assigned_page(
         assignee=member,
         inbox_id__in=inbox_ids,
     ).select_related("inbox")
+    if only is not None:
+        conversations = conversations.filter(pk__in=only)
     return _keyset_page(_listed(conversations, member), cursor, size)
 
 

@@ -71,7 +71,11 @@ def inbox_index(request: MemberRequest, subdomain: str, inbox_id: int | None = N
     context["thread_base"] = _thread_base(subdomain)
     if inbox is not None:
         context["page"] = selectors.conversation_page(
-            inbox, view=view, member=request.member, cursor=request.GET.get("before")
+            inbox,
+            view=view,
+            member=request.member,
+            cursor=request.GET.get("before"),
+            only=live.list_changes(request),  # H5: an open list asks for its changed rows alone
         )
         inbox_counts = counts.of(inbox.pk)
         context["views"] = [(key, label, inbox_counts.get(key)) for key, label in selectors.VIEWS.items()]
@@ -87,7 +91,10 @@ def assigned_to_me(request: MemberRequest, subdomain: str) -> HttpResponse:
     """The member's open conversations in every inbox they see, newest first (H1)."""
     inboxes, nav, counts = _sidebar(request.member)
     page = selectors.assigned_page(
-        request.member, inbox_ids=[inbox.pk for inbox in inboxes], cursor=request.GET.get("before")
+        request.member,
+        inbox_ids=[inbox.pk for inbox in inboxes],
+        cursor=request.GET.get("before"),
+        only=live.list_changes(request),  # H5: an open list asks for its changed rows alone
     )
     context = {"nav": nav, "counts": counts, "page": page, "current": "mine"}
     context["thread_base"] = _thread_base(subdomain)

@@ -144,16 +144,76 @@
     }
   }
 
+  // Which of two rows comes first in the list: the newer last message, then the higher id.
+  function sortsBefore(row, other) {
+    const at = Number(row.dataset.at), otherAt = Number(other.dataset.at);
+    if (at !== otherAt) return at > otherAt;
+    return Number(row.id.split("-")[1]) > Number(other.id.split("-")[1]);
+  }
+
   class ListFollower extends Follower {
     async refresh() {
-      const doc = await this.fetchFragment(location.pathname + location.search, "inbox-list");
-      const list = doc.getElementById("inbox-list");
-      if (!list) return;
+      const body = this.element.querySelector("table.conversation-list tbody");
+      const params = new URLSearchParams(location.search);
+      // A first page with rows asks only for the rows changed since the value it shows (with Redis;
+      // otherwise, or when too much changed, the answer is the whole list as before).
+      if (body && body.querySelector("tr[id]") && !params.has("before")) params.set("changed_since", this.stamp);
+      const doc = await this.fetchFragment(`${location.pathname}?${params}`, "inbox-list");
       for (const id of ["inbox-nav", "view-tabs"]) {
         const old = document.getElementById(id);
         const fresh = doc.getElementById(id);
         if (old && fresh) replace(old, fresh);
       }
+      const changes = doc.getElementById("inbox-list-changes");
+      if (changes && body) {
+        this.applyChanges(body, changes);
+        this.renew(changes);
+        if (!body.querySelector("tr[id]")) await this.refreshWhole(); // emptied: the page says so
+        return;
+      }
+      this.swapList(doc);
+    }
+
+    async refreshWhole() {
+      this.swapList(await this.fetchFragment(location.pathname + location.search, "inbox-list"));
+    }
+
+    // Every changed conversation's row goes; those still in the view come back in their place.
+    applyChanges(body, changes) {
+      const known = new Set([...body.querySelectorAll("tr[id]")].map((row) => row.id));
+      const current = body.querySelector("tr.is-kbd-current")?.id;
+      const focusedRow = document.activeElement?.closest?.("tbody tr[id]")?.id;
+      for (const pk of changes.dataset.liveChanged.split(" ").filter(Boolean)) {
+        document.getElementById(`conversation-${pk}`)?.remove();
+      }
+      // A full page (it links to older ones) takes no row that sorts after its last one.
+      const full = Boolean(this.element.querySelector('a[href*="before="]'));
+      const added = [];
+      for (const row of changes.querySelectorAll("tbody tr[id]")) {
+        const adopted = document.importNode(row, true);
+        const next = [...body.querySelectorAll("tr[id]")].find((other) => sortsBefore(adopted, other));
+        if (next) body.insertBefore(adopted, next);
+        else if (!full) body.appendChild(adopted);
+        else continue;
+        processed(adopted);
+        if (!known.has(adopted.id)) added.push(adopted);
+      }
+      if (current) document.getElementById(current)?.classList.add("is-kbd-current");
+      if (focusedRow && !body.contains(document.activeElement)) {
+        document.getElementById(focusedRow)?.querySelector("a[href]")?.focus({ preventScroll: true });
+      }
+      this.announceAdded(added);
+    }
+
+    announceAdded(added) {
+      added.forEach((row) => row.classList.add("live-new"));
+      if (added.length === 1) announce(`New conversation: ${added[0].querySelector("td.subject a")?.textContent.trim() || ""}`);
+      else if (added.length > 1) announce(`${added.length} new conversations`);
+    }
+
+    swapList(doc) {
+      const list = doc.getElementById("inbox-list");
+      if (!list) return;
       const old = document.getElementById("inbox-list");
       const known = new Set([...old.querySelectorAll("tbody tr[id]")].map((row) => row.id));
       const current = old.querySelector("tbody tr.is-kbd-current")?.id;
@@ -164,10 +224,7 @@
       if (focusedRow && !swapped.contains(document.activeElement)) {
         document.getElementById(focusedRow)?.querySelector("a[href]")?.focus({ preventScroll: true });
       }
-      const added = [...swapped.querySelectorAll("tbody tr[id]")].filter((row) => !known.has(row.id));
-      added.forEach((row) => row.classList.add("live-new"));
-      if (added.length === 1) announce(`New conversation: ${added[0].querySelector("td.subject a")?.textContent.trim() || ""}`);
-      else if (added.length > 1) announce(`${added.length} new conversations`);
+      this.announceAdded([...swapped.querySelectorAll("tbody tr[id]")].filter((row) => !known.has(row.id)));
       this.renew(swapped);
     }
   }

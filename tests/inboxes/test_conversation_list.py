@@ -213,7 +213,7 @@ def test_a_new_conversation_is_unread_in_bold_with_words_for_screen_readers(clie
 
     listed = row(client.get(inbox_url(waiting.inbox)).text, waiting)
 
-    assert listed.startswith(' class="unread"')
+    assert re.match(r' data-at="\d+" class="unread"', listed)
     assert '<span class="visually-hidden">Unread</span>' in listed
 
 

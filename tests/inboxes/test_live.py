@@ -218,6 +218,8 @@ def with_redis(settings):
         client.delete(*keys())
 
 
+# One Redis database serves these tests and the browser tests of live lists: one worker runs them all.
+@pytest.mark.xdist_group("browser")
 def test_with_redis_the_counters_are_its_keys_and_the_poll_reads_no_table(
     client, admin, inbox, with_redis, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
@@ -308,3 +310,69 @@ def test_a_transaction_rolled_back_bumps_nothing_and_the_next_one_bumps_alone(ad
         live.note_change(account, 302)
 
     assert counters(account, 301, 302) == (1, 0, 1)
+
+
+# --- With Redis, an open list asks for the rows changed since the value it shows (H5) ---
+
+
+def list_refresh(client, inbox, *, view="unassigned", **params):
+    url = reverse("inboxes:inbox", args=["alpha", inbox.pk])
+    return client.get(
+        url, {"view": view, **params}, headers={"HX-Request": "true", "HX-Target": live.LIST_TARGET}
+    )
+
+
+def row_ids(html: str) -> set[int]:
+    return {int(pk) for pk in re.findall(r'<tr id="conversation-(\d+)"', html)}
+
+
+@pytest.mark.xdist_group("browser")
+def test_with_redis_a_list_refresh_answers_only_the_rows_changed_since_its_value(
+    signed_in, admin, inbox, with_redis, django_capture_on_commit_callbacks
+):
+    first = mail(inbox, django_capture_on_commit_callbacks, subject="First").conversation
+    taken = mail(inbox, django_capture_on_commit_callbacks, subject="Taken").conversation
+    shown = live.stamp(admin.account_id)
+    newest = mail(inbox, django_capture_on_commit_callbacks, subject="Newest").conversation
+    with django_capture_on_commit_callbacks(execute=True), scopes_disabled():
+        assign_conversation(taken, admin, by=admin)  # out of Unassigned
+
+    html = list_refresh(signed_in, inbox, changed_since=shown).text
+
+    changes = re.search(r'<div id="inbox-list-changes"[^>]*>', html).group(0)
+    changed = {int(pk) for pk in re.search(r'data-live-changed="([^"]*)"', changes)[1].split()}
+    assert changed == {taken.pk, newest.pk}
+    assert row_ids(html) == {newest.pk}  # the taken one left the view: its row goes, none comes
+    assert first.pk not in row_ids(html) and 'id="inbox-list"' not in html
+    assert re.search(r'aria-current="page">Unassigned <span class="count">2<', html)
+    assert f'data-live-stamp="{live.stamp(admin.account_id)}"' in changes
+
+
+@pytest.mark.xdist_group("browser")
+def test_with_redis_a_value_the_log_cannot_answer_for_gets_the_whole_list(
+    signed_in, admin, inbox, with_redis, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(live, "LOG_SIZE", 2)
+    shown = live.stamp(admin.account_id)
+    made = [
+        mail(inbox, django_capture_on_commit_callbacks, subject=f"Mail {n}").conversation for n in range(4)
+    ]
+
+    assert live.changed_since(admin.account_id, shown) is None  # the two oldest changes were dropped
+    assert live.changed_since(admin.account_id, shown + 2) == [made[2].pk, made[3].pk]
+    assert live.changed_since(admin.account_id, shown + 99) is None  # a value from before a reset
+    whole = list_refresh(signed_in, inbox, changed_since=shown).text
+    assert 'id="inbox-list"' in whole and row_ids(whole) == {c.pk for c in made}
+    deep = list_refresh(signed_in, inbox, changed_since=shown + 2, before="2999-01-01T00:00:00+00:00_1").text
+    assert 'id="inbox-list-changes"' not in deep  # a page further down always refetches whole
+
+
+def test_without_redis_a_list_refresh_is_always_whole(
+    signed_in, admin, inbox, django_capture_on_commit_callbacks
+):
+    shown = live.stamp(admin.account_id)
+    mail(inbox, django_capture_on_commit_callbacks, subject="Refund please")
+
+    html = list_refresh(signed_in, inbox, changed_since=shown).text
+
+    assert 'id="inbox-list"' in html and 'id="inbox-list-changes"' not in html
