@@ -136,7 +136,9 @@ def _ticket_details(ticket: Ticket) -> dict:
     }
 
 
-@transaction.atomic
+# No savepoint of its own: the ingest pipeline calls it inside the message's transaction, which any
+# error here rolls back whole (a savepoint is two more round trips for every new conversation).
+@transaction.atomic(savepoint=False)
 def open_ticket_for_new_conversation(conversation: Conversation) -> Ticket | None:
     """Make a conversation that mail just started a ticket, when its inbox says so (C11, G3).
 
