@@ -48,6 +48,10 @@ def test_each_setting_is_saved_and_kept_after_a_reload(page, url, dns):
     page.get_by_label("Company name").fill("Acme Care")
     page.get_by_label("Customize from address").check()
     page.get_by_label("Custom from address").fill("help@acme-corp.example")
+    # Leaving the field checks the domain and swaps the deliverability box in above the signature:
+    # let that land first, so the page does not move under the next click (a CI flake).
+    page.get_by_label("Custom from address").press("Tab")
+    expect(page.get_by_role("alert")).to_contain_text("may be rejected")
     page.get_by_text("Add team signature").click()
     editor = page.get_by_role("textbox", name="Team signature")
     editor.click()
