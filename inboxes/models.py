@@ -203,6 +203,17 @@ class Conversation(models.Model):
         return self.subject or f"Conversation {self.pk}"
 
 
+NEW_CONVERSATION_NOTE = (
+    "No reply token, In-Reply-To or References matched a message in this inbox, "
+    "so it started a new conversation."
+)
+
+
+def from_header_note(email: str) -> str:
+    """The attribution of a message logged to its From sender, in words (the common case)."""
+    return f"Logged to the sender in the From header, {email}."
+
+
 class Message(models.Model):
     """One message of a conversation, with how it was threaded and to whom it was attributed."""
 
@@ -264,9 +275,12 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     threaded_by = models.CharField(max_length=20, choices=ThreadedBy.choices)
-    threading_note = models.TextField(blank=True)
+    # How it was threaded and attributed, in words (`threading_note`, `attribution_note`). Stored only
+    # when they say more than the common case, which is written out on reading (issue 18: the same two
+    # sentences on most of 300,000 rows).
+    threading_detail = models.TextField(blank=True, db_column="threading_note")
     attributed_by = models.CharField(max_length=20, choices=AttributedBy.choices)
-    attribution_note = models.TextField(blank=True)
+    attribution_detail = models.TextField(blank=True, db_column="attribution_note")
     # What was read from a forward (client, original sender, subject, date, CCs), also a stranger's.
     forwarded_original = models.JSONField(null=True, blank=True)
     skipped_attachments = models.JSONField(default=list, blank=True)
@@ -322,6 +336,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject or f"Message {self.pk}"
+
+    @property
+    def threading_note(self) -> str:
+        common = (
+            self.direction == self.Direction.INCOMING and self.threaded_by == self.ThreadedBy.NEW_CONVERSATION
+        )
+        if self.threading_detail or not common:
+            return self.threading_detail
+        return NEW_CONVERSATION_NOTE
+
+    @property
+    def attribution_note(self) -> str:
+        common = self.direction == self.Direction.INCOMING and self.attributed_by == self.AttributedBy.FROM
+        if self.attribution_detail or not common:
+            return self.attribution_detail
+        return from_header_note(self.from_email)
 
     @property
     def is_different_sender(self) -> bool:

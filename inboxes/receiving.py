@@ -19,7 +19,15 @@ from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.spool import CannotIngest
 from inboxes import live
 from inboxes.contact_merge import contact_for_address, is_address_of
-from inboxes.models import Attachment, Contact, Conversation, Inbox, Message
+from inboxes.models import (
+    NEW_CONVERSATION_NOTE,
+    Attachment,
+    Contact,
+    Conversation,
+    Inbox,
+    Message,
+    from_header_note,
+)
 from inboxes.threads import (
     lock_thread,
     merge_conversation,
@@ -175,7 +183,7 @@ def attribute_message(
     own = Attribution(
         sender=parsed.sender,
         attributed_by=Message.AttributedBy.FROM,
-        note=f"Logged to the sender in the From header, {parsed.sender.email}.",
+        note=from_header_note(parsed.sender.email),
         subject=parsed.subject,
         text=parsed.text,
         html=parsed.html,
@@ -248,6 +256,11 @@ def attribute_message(
             f"logged to {parsed.sender.email}; the original sender was {original.sender.email}."
         )
     return forwarded
+
+
+def _unless_common(note: str, common: str) -> str:
+    """The note to store: nothing when it says only what the common case says (`Message.threading_note`)."""
+    return "" if note == common else note
 
 
 def _display_name(name: str) -> str:
@@ -441,9 +454,9 @@ def receive_message(
         sent_at=attribution.sent_at,
         created_at=now,
         threaded_by=threading.threaded_by,
-        threading_note=threading.note,
+        threading_detail=_unless_common(threading.note, NEW_CONVERSATION_NOTE),
         attributed_by=attribution.attributed_by,
-        attribution_note=" ".join(notes),
+        attribution_detail=_unless_common(" ".join(notes), from_header_note(sender.email)),
         forwarded_original=attribution.forwarded_original,
         inbound=inbound,
         **_verdict_fields(verdict),

@@ -18,7 +18,7 @@ from django.db.models import Value
 from channels_conn.models import InboundMessage
 from channels_conn.recipients import split_recipient
 from inboxes.activity import Kind, record_event
-from inboxes.models import Conversation, Inbox, Message, ThreadKey
+from inboxes.models import NEW_CONVERSATION_NOTE, Conversation, Inbox, Message, ThreadKey
 from inboxes.reply_tokens import verify_reply_token
 from inboxhub.lib.db import lock_rows
 from inboxhub.lib.mail.parsing import ParsedMessage
@@ -124,10 +124,7 @@ def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str, messa
         chosen, threaded_by = found[message_id], Message.ThreadedBy.EARLIER_REPLY
         notes.append("Threaded with its replies: they arrived first and name this message.")
     if chosen is None:
-        notes.append(
-            "No reply token, In-Reply-To or References matched a message in this inbox, "
-            "so it started a new conversation."
-        )
+        notes.append(NEW_CONVERSATION_NOTE)
         return Threading(None, threaded_by, " ".join(notes))
     # The oldest conversation of the thread keeps it, with its assignment (G3).
     keep, merged = thread[0], thread[1:]

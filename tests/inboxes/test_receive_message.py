@@ -38,6 +38,25 @@ def test_a_first_message_starts_a_conversation_with_a_new_contact(inbox):
     assert "carol@customer.example" in message.attribution_note
 
 
+def test_the_common_provenance_is_not_stored_on_every_row_but_still_shown(inbox):
+    common = receive(inbox, parsed(subject="Common"))
+    unusual = receive(
+        inbox, parsed(subject="Unusual", reply_to=[Address(name="Boss", email="boss@customer.example")])
+    )
+
+    with scope(account=inbox.account):
+        stored = dict(Message.objects.values_list("subject", "attribution_detail"))
+        [kept] = Message.objects.filter(pk=common.pk).values_list("threading_detail", flat=True)
+        common.refresh_from_db()
+    assert (stored["Common"], kept) == ("", "")  # issue 18: the two common sentences live in the code
+    assert common.threading_note.endswith("so it started a new conversation.")
+    assert common.attribution_note == "Logged to the sender in the From header, carol@customer.example."
+    assert "Reply-To (boss@customer.example) is never used" in stored["Unusual"]
+    assert unusual.attribution_note.startswith(
+        "Logged to the sender in the From header, carol@customer.example."
+    )
+
+
 def test_the_message_id_is_stored_without_angle_brackets(inbox):
     message = receive(inbox, parsed(message_id="<abc.123@customer.example>"))
     assert message.message_id == "abc.123@customer.example"
