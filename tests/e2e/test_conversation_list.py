@@ -8,11 +8,12 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import expect
 
-from inboxes.models import Contact, Conversation, Inbox, Message
+from inboxes.models import Conversation, Inbox
 from inboxes.services import assign_conversation
 from inboxhub.models import Account, Membership
 from inboxhub.workflows import close_conversation
 from tests.e2e.conftest import DESKTOP, assert_accessible, assert_fits_mobile, login, screenshot
+from tests.inboxes.helpers import listed_conversation
 
 
 def acme():
@@ -29,32 +30,10 @@ def acme():
 
 
 def conversation(inbox: Inbox, subject: str, *, minutes_ago: int, text: str, **fields) -> Conversation:
-    with scopes_disabled():
-        contact, _ = Contact.objects.get_or_create(
-            account=inbox.account, email="grace@customer.example", defaults={"name": "Grace Hopper"}
-        )
-        at = timezone.now() - timedelta(minutes=minutes_ago)
-        made = Conversation.objects.create(
-            account=inbox.account,
-            inbox=inbox,
-            contact=contact,
-            subject=subject,
-            created_at=at,
-            last_message_at=at,
-            **fields,
-        )
-        Message.objects.create(
-            account=inbox.account,
-            conversation=made,
-            inbox=inbox,
-            subject=subject,
-            text=text,
-            from_email=contact.email,
-            created_at=at,
-            threaded_by=Message.ThreadedBy.NEW_CONVERSATION,
-            attributed_by=Message.AttributedBy.FROM,
-        )
-        return made
+    email, at = "grace@customer.example", timezone.now() - timedelta(minutes=minutes_ago)
+    return listed_conversation(
+        inbox, subject, email=email, name="Grace Hopper", text=text, at=at, sender=("", email), **fields
+    )
 
 
 def count_in(page, name: str) -> int:

@@ -6,40 +6,18 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import expect
 
-from inboxes.models import Contact, Conversation, Inbox, Message
+from inboxes.models import Conversation, Inbox
 from inboxes.services import add_inbox
 from inboxhub.models import Account, Membership
 from tests.e2e.conftest import assert_accessible, assert_fits_mobile, login, screenshot
+from tests.inboxes.helpers import listed_conversation
 
 
 def conversation(inbox: Inbox, subject: str, text: str, *, email: str, name: str, **fields) -> Conversation:
-    with scopes_disabled():
-        contact, _ = Contact.objects.get_or_create(
-            account=inbox.account, email=email, defaults={"name": name}
-        )
-        at = timezone.now() - timedelta(minutes=10)
-        made = Conversation.objects.create(
-            account=inbox.account,
-            inbox=inbox,
-            contact=contact,
-            subject=subject,
-            created_at=at,
-            last_message_at=at,
-            **fields,
-        )
-        Message.objects.create(
-            account=inbox.account,
-            conversation=made,
-            inbox=inbox,
-            subject=subject,
-            text=text,
-            from_email=email,
-            from_name=name,
-            created_at=at,
-            threaded_by=Message.ThreadedBy.NEW_CONVERSATION,
-            attributed_by=Message.AttributedBy.FROM,
-        )
-        return made
+    at = timezone.now() - timedelta(minutes=10)
+    return listed_conversation(
+        inbox, subject, email=email, name=name, text=text, at=at, sender=(name, email), **fields
+    )
 
 
 def acme_inbox() -> Inbox:

@@ -1,13 +1,14 @@
 """Build parsed and raw messages and receive them, for the inboxes tests."""
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from channels_conn.models import FallbackAddress, InboundMessage
 from channels_conn.recipients import accounts_of
-from inboxes.models import Inbox, Message
+from inboxes.models import Contact, Conversation, Inbox, Message
 from inboxes.receiving import receive_message
 from inboxhub.lib.mail.authentication import AuthVerdict, Method
 from inboxhub.lib.mail.parsing import Address, ForwardedOriginal, ParsedAttachment, ParsedMessage
@@ -126,3 +127,47 @@ def raw_mail(
 def messages_in(account):
     with scope(account=account):
         return list(Message.objects.select_related("conversation__contact").order_by("created_at", "pk"))
+
+
+def listed_conversation(
+    inbox: Inbox,
+    subject: str,
+    *,
+    email: str = "carol@customer.example",
+    name: str = "Carol",
+    text: str = "",
+    at: datetime | None = None,
+    sender: tuple[str, str] = ("", ""),
+    **fields,
+) -> Conversation:
+    """A conversation as the lists and search show it, written directly: its contact (found or made by
+    `email`), and one incoming message of `text` unless it is empty; `sender` is the message's
+    (name, address). Five minutes old unless `at` says otherwise."""
+    with scopes_disabled():
+        contact, _ = Contact.objects.get_or_create(
+            account=inbox.account, email=email, defaults={"name": name}
+        )
+        at = at or timezone.now() - timedelta(minutes=5)
+        made = Conversation.objects.create(
+            account=inbox.account,
+            inbox=inbox,
+            contact=contact,
+            subject=subject,
+            created_at=at,
+            last_message_at=at,
+            **fields,
+        )
+        if text:
+            Message.objects.create(
+                account=inbox.account,
+                conversation=made,
+                inbox=inbox,
+                subject=subject,
+                text=text,
+                from_name=sender[0],
+                from_email=sender[1],
+                created_at=at,
+                threaded_by=Message.ThreadedBy.NEW_CONVERSATION,
+                attributed_by=Message.AttributedBy.FROM,
+            )
+        return made

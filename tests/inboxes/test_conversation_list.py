@@ -13,7 +13,7 @@ from inboxes.models import Contact, Conversation, Message
 from inboxes.read_state import mark_read
 from inboxes.services import assign_conversation, set_conversation_status, set_inbox_access
 from inboxes.templatetags.conversation_list import age
-from tests.inboxes.helpers import default_inbox
+from tests.inboxes.helpers import default_inbox, listed_conversation
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member
 
 pytestmark = pytest.mark.django_db
@@ -33,32 +33,9 @@ def private(admin):
 
 
 def conversation(inbox, subject, *, at=None, contact="carol", text="", **fields) -> Conversation:
-    with scopes_disabled():
-        person, _ = Contact.objects.get_or_create(
-            account=inbox.account, email=f"{contact}@customer.example", defaults={"name": contact.title()}
-        )
-        at = at or timezone.now() - timedelta(minutes=5)
-        made = Conversation.objects.create(
-            account=inbox.account,
-            inbox=inbox,
-            contact=person,
-            subject=subject,
-            created_at=at,
-            last_message_at=at,
-            **fields,
-        )
-        if text:
-            Message.objects.create(
-                account=inbox.account,
-                conversation=made,
-                inbox=inbox,
-                subject=subject,
-                text=text,
-                created_at=at,
-                threaded_by=Message.ThreadedBy.NEW_CONVERSATION,
-                attributed_by=Message.AttributedBy.FROM,
-            )
-        return made
+    return listed_conversation(
+        inbox, subject, email=f"{contact}@customer.example", name=contact.title(), text=text, at=at, **fields
+    )
 
 
 def row(text: str, conversation: Conversation) -> str:

@@ -12,45 +12,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from inboxes.models import Contact, Conversation, Message
+from inboxes.models import Contact, Conversation
 from inboxes.search import Filters, highlight, query_words, search_conversations
 from inboxhub.lib.mail.parsing import Address
 from tests.corpora import CORPORA
-from tests.inboxes.helpers import default_inbox, parsed, receive
+from tests.inboxes.helpers import default_inbox, listed_conversation, parsed, receive
 from tests.inboxes.inbox_settings_helpers import make_inbox, make_member
 
 pytestmark = pytest.mark.django_db
 
 
 def conversation(inbox, subject, *, text="", contact="carol", name=None, at=None, **fields) -> Conversation:
-    with scopes_disabled():
-        person, _ = Contact.objects.get_or_create(
-            account=inbox.account,
-            email=f"{contact}@customer.example",
-            defaults={"name": contact.title() if name is None else name},
-        )
-        at = at or timezone.now() - timedelta(minutes=5)
-        made = Conversation.objects.create(
-            account=inbox.account,
-            inbox=inbox,
-            contact=person,
-            subject=subject,
-            created_at=at,
-            last_message_at=at,
-            **fields,
-        )
-        if text:
-            Message.objects.create(
-                account=inbox.account,
-                conversation=made,
-                inbox=inbox,
-                subject=subject,
-                text=text,
-                created_at=at,
-                threaded_by=Message.ThreadedBy.NEW_CONVERSATION,
-                attributed_by=Message.AttributedBy.FROM,
-            )
-        return made
+    name = contact.title() if name is None else name
+    email = f"{contact}@customer.example"
+    return listed_conversation(inbox, subject, email=email, name=name, text=text, at=at, **fields)
 
 
 def search_url(account) -> str:
