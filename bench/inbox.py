@@ -19,7 +19,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,9 +26,11 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
+import serving  # bench/serving.py (this script's folder is first on sys.path)
+from serving import database_url, free_port, recreate_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -66,10 +67,6 @@ def search_words(conversation_id: int) -> str:
 # --- the database --------------------------------------------------------------------
 
 
-def database_url(base: str, name: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-
-
 def django_env(dsn: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env |= {
@@ -97,14 +94,6 @@ def seeded(postgres: str, name: str, marker: str) -> bool:
     with psycopg.connect(database_url(postgres, name), autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('bench_seed')").fetchone()[0]
         return bool(exists) and conn.execute("SELECT marker FROM bench_seed").fetchone() == (marker,)
-
-
-def recreate_database(postgres: str, name: str) -> None:
-    if name == "inboxhub":
-        sys.exit("refusing to drop the database inboxhub")
-    with psycopg.connect(database_url(postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -357,41 +346,13 @@ def world_of(dsn: str) -> dict:
 # --- the server and the client -------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
     server_env = env | {
         "DJANGO_SETTINGS_MODULE": "inbox_server",
         "PYTHONPATH": f"{BASE_DIR / 'bench'}:{BASE_DIR}",
         "AXES_ENABLED": "false",
     }
-    command = [
-        str(Path(PYTHON).parent / "gunicorn"),
-        "inboxhub.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=server_env, stdout=out, stderr=out)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                sys.exit(f"gunicorn exited; see {log}")
-            time.sleep(0.2)
-    process.terminate()
-    sys.exit(f"gunicorn did not listen on {port}; see {log}")
+    return serving.start_gunicorn(server_env, port, log, "--workers", str(workers))
 
 
 class Client:

@@ -31,13 +31,15 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+import serving  # bench/serving.py (this script's folder is first on sys.path)
+from serving import database_url, free_port, recreate_database
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -46,20 +48,6 @@ PASSWORD = "bench-live-password"  # noqa: S105 - a throwaway account on a throwa
 
 
 # --- the database and Django ------------------------------------------------------------
-
-
-def database_url(base: str, name: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-
-
-def recreate_database(postgres: str, name: str) -> None:
-    import psycopg
-
-    if name == "inboxhub":
-        sys.exit("refusing to drop the database inboxhub")
-    with psycopg.connect(database_url(postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def server_env(dsn: str, redis_url: str | None) -> dict[str, str]:
@@ -143,38 +131,8 @@ def receive(inbox, subject: str) -> None:
 # --- the web process --------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:
-    command = [
-        str(Path(PYTHON).parent / "gunicorn"),
-        "inboxhub.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--log-level",
-        "warning",
-    ]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=out)  # noqa: S603
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                sys.exit(f"gunicorn exited; see {log}")
-            time.sleep(0.2)
-    process.terminate()
-    sys.exit(f"gunicorn did not listen on {port}; see {log}")
+    return serving.start_gunicorn(env, port, log, "--workers", str(workers), "--threads", str(threads))
 
 
 def process_tree(pid: int) -> list[int]:
