@@ -7,8 +7,11 @@ Re-creates the database `inboxhub_bench_profile` (`--database`) with the demo ac
 DKIM-signed) into the spool as the ingress does (peer 127.0.0.1, trusted as under `make run`: no
 DNS), then works them off in this process through `pipeline.process_inbound_batch`, `--batch` ids at
 a time, as a worker's task does (without REDIS_URL: what it hands on runs in place, as in `make run`).
-Prints one JSON line (CPU ms per message: mean, and median / p95 over batches; queries per message),
-then the profile's top functions by own time and the product's own functions by cumulative time.
+Prints one JSON line, then the profile's top functions by own time and the product's own functions
+by cumulative time. CPU per message: the mean (everything a batch does, its assignment included, over
+its messages); the median and p95 of each message's own work (`thread_time` around the pipeline's
+per-row step: claim, parse, authenticate, receive, ticket, mark), over all messages and per kind;
+and the assignment after each batch's commit, per new conversation. Queries per message likewise.
 """
 
 import argparse
@@ -86,8 +89,11 @@ def main() -> None:
     # Assignment mail goes out as usual, into memory instead of onto this console.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
+    from django_scopes import scopes_disabled
+
     from channels_conn.models import InboundMessage
     from channels_conn.recipients import accounts_of
+    from inboxes.models import Conversation
     from ingest import pipeline
 
     ids = []
@@ -104,6 +110,7 @@ def main() -> None:
         )
         ids.append(row.pk)
 
+    kind_of = dict(zip(ids, (planned.kind for planned in messages), strict=True))
     queries = 0
 
     def count(execute, sql, params, many, context):
@@ -111,21 +118,51 @@ def main() -> None:
         queries += 1
         return execute(sql, params, many, context)
 
+    # Each row's own step, timed where the batch calls it; what is left of a batch is its assignment.
+    per_message: dict[int, tuple[float, int]] = {}
+    process = pipeline._process
+
+    def timed_process(inbound_id):
+        before, queries_before = time.thread_time(), queries
+        try:
+            return process(inbound_id)
+        finally:
+            per_message[inbound_id] = ((time.thread_time() - before) * 1000, queries - queries_before)
+
+    pipeline._process = timed_process
+    with scopes_disabled():
+        conversations_before = Conversation.objects.count()
     per_batch = []
+    assigning, assigning_queries = 0.0, 0
     profile = cProfile.Profile()
     with connection.execute_wrapper(count):
         for start in range(0, len(ids), args.batch):
             chunk = ids[start : start + args.batch]
-            cpu = time.process_time()
+            cpu, queries_before = time.thread_time(), queries
             if not args.no_profile:
                 profile.enable()
             outcomes = pipeline.process_inbound_batch(chunk)
             if not args.no_profile:
                 profile.disable()
-            per_batch.append((time.process_time() - cpu) * 1000 / len(chunk))
+            spent = (time.thread_time() - cpu) * 1000
+            per_batch.append(spent / len(chunk))
+            assigning += spent - sum(per_message[pk][0] for pk in chunk)
+            assigning_queries += queries - queries_before - sum(per_message[pk][1] for pk in chunk)
             assert all(state == "processed" for state in outcomes.values()), outcomes
+    pipeline._process = process
+    with scopes_disabled():
+        started = Conversation.objects.count() - conversations_before
     total_cpu = sum(per_batch) / len(per_batch)
     per_batch.sort()
+
+    def median_ms(pks) -> float:
+        return round(statistics.median(per_message[pk][0] for pk in pks), 2)
+
+    def p95_ms(pks) -> float:
+        values = sorted(per_message[pk][0] for pk in pks)
+        return round(values[int(0.95 * (len(values) - 1))], 2)
+
+    by_kind = {kind: [pk for pk in ids if kind_of[pk] == kind] for kind in mix.MIX}
     print(
         json.dumps(
             {
@@ -135,9 +172,21 @@ def main() -> None:
                 "cpu_ms_per_message_mean": round(total_cpu, 2),
                 "cpu_ms_per_message_median_of_batches": round(statistics.median(per_batch), 2),
                 "cpu_ms_per_message_p95_of_batches": round(per_batch[int(0.95 * (len(per_batch) - 1))], 2),
+                "cpu_ms_per_message_median": median_ms(ids),
+                "cpu_ms_per_message_p95": p95_ms(ids),
+                "cpu_ms_median_by_kind": {kind: median_ms(pks) for kind, pks in by_kind.items() if pks},
+                "cpu_ms_assigning_per_new_conversation": round(assigning / max(started, 1), 2),
+                "new_conversations": started,
                 "queries_per_message": round(queries / len(ids), 1),
+                "queries_per_message_median": statistics.median(per_message[pk][1] for pk in ids),
+                "queries_median_by_kind": {
+                    kind: statistics.median(per_message[pk][1] for pk in pks)
+                    for kind, pks in by_kind.items()
+                    if pks
+                },
+                "queries_assigning_per_new_conversation": round(assigning_queries / max(started, 1), 1),
                 "profiled": not args.no_profile,
-                "note": "CPU of this process only (cProfile, when on, adds to it); PostgreSQL's apart",
+                "note": "CPU of this thread only (cProfile, when on, adds to it); PostgreSQL's apart",
             }
         )
     )
