@@ -50,6 +50,8 @@ CUSTOMER_DOMAINS = [f"customer{n}.example" for n in range(1, 11)]
 HELO = "mta.bench.example"
 # What each kind of message is worth in the mix; replies and forwards need earlier messages.
 MIX = {"plain": 35, "html": 20, "reply": 20, "forward": 15, "attachment": 10}
+# A reply "to a recent message" answers one of the messages sent at most this many mails before it.
+RECENT_WINDOW = 20
 WORDS = [
     "order",
     "invoice",
@@ -201,6 +203,7 @@ class Planned:
     rcpt: str
     message_id: str  # without angle brackets, as inboxes.Message stores it
     raw: bytes
+    parent: int | None = None  # a reply's: the index of the message it answers
 
 
 def sentence(rng: random.Random, words: int) -> str:
@@ -224,15 +227,31 @@ def wrap(text: str, width: int = 72) -> str:
     return "\n".join([*lines, line])
 
 
-def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[str, str], keys: Key):
-    """M messages in sending order; generated before the clock starts (signing costs RSA time)."""
+def plan_messages(
+    count: int,
+    *,
+    seed: int,
+    addresses: list[str],
+    member: tuple[str, str],
+    keys: Key,
+    mix: dict[str, int] | None = None,
+    recent_replies: float = 0.0,
+):
+    """M messages in sending order; generated before the clock starts (signing costs RSA time).
+
+    `mix` weighs the kinds (default MIX). A reply answers a message sent a while
+    ago, except that with `recent_replies` > 0 that share of the replies answers
+    one sent within the RECENT_WINDOW mails before it, as a conversation going
+    back and forth does: several workers may then take a reply while its parent
+    still waits in the backlog. The defaults give the same messages as before.
+    """
     rng = random.Random(seed)
     run = f"{seed:x}{int(time.time()):x}"
     people = [
         (f"{first} {last}", f"{first.lower()}.{last.lower()}@{rng.choice(CUSTOMER_DOMAINS)}")
         for first, last in itertools.product(FIRST_NAMES, LAST_NAMES)
     ]
-    kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
+    kinds = [kind for kind, weight in (mix or MIX).items() for _ in range(weight)]
     sent: list[tuple[Planned, str, str, str]] = []  # replyable: planned, sender name, subject, text
     planned = []
     for index in range(count):
@@ -240,7 +259,14 @@ def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[
         if kind == "reply" and len(sent) < 50:
             kind = "plain"
         # A reply answers a message sent a while ago, as people do, so it usually finds its thread.
-        parent = rng.choice(sent[: len(sent) - 40]) if kind == "reply" else None
+        parent = None
+        if kind == "reply":
+            recent = [s for s in sent[-RECENT_WINDOW:] if s[0].index >= index - RECENT_WINDOW]
+            # No draw when recent_replies is 0, so the default mix stays what it was.
+            if recent_replies and recent and rng.random() < recent_replies:
+                parent = rng.choice(recent)
+            else:
+                parent = rng.choice(sent[: len(sent) - 40])
         name, sender = (parent[1], parent[0].mail_from) if parent else rng.choice(people)
         rcpt = parent[0].rcpt if parent else rng.choice(addresses)
         if kind == "forward":
@@ -297,7 +323,9 @@ def plan_messages(count: int, *, seed: int, addresses: list[str], member: tuple[
             keys.private_pem,
             include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
         )
-        one = Planned(index, kind, sender, rcpt, message_id, signature + raw)
+        one = Planned(
+            index, kind, sender, rcpt, message_id, signature + raw, parent[0].index if parent else None
+        )
         planned.append(one)
         if kind in ("plain", "html"):
             sent.append((one, name, subject, text))
