@@ -5,6 +5,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_scopes import ScopedManager
 
+from inboxhub.lib.mail.authentication import stored_verdict
 from inboxhub.models import Account, Membership, Team
 
 
@@ -288,7 +289,8 @@ class Message(models.Model):
         "channels_conn.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     # Sender authentication (G8): the verdict on the From domain, its reason in words
-    # ("dkim=pass (acme.example, aligned)", "spf=fail", "temperror") and every check's result.
+    # ("dkim=pass (acme.example, aligned)", "spf=fail", "temperror") and every check's result, stored
+    # as only what these fields do not say (read `auth_details`).
     auth_verdict = models.CharField(max_length=20, choices=AuthVerdict.choices, blank=True)
     auth_reason = models.TextField(blank=True)
     auth_results = models.JSONField(null=True, blank=True)
@@ -360,6 +362,25 @@ class Message(models.Model):
     @property
     def is_sender_authenticated(self) -> bool:
         return self.auth_verdict == self.AuthVerdict.AUTHENTICATED
+
+    @property
+    def auth_details(self) -> dict | None:
+        """The sender authentication's details whole, as `AuthVerdict.as_dict` gives them (G8).
+
+        Stored since issue 18 as only what the other fields do not say (`AuthVerdict.stored`); rows
+        stored before keep the whole dictionary, which has a label.
+        """
+        if not self.auth_verdict or self.auth_results is None:
+            return None
+        if "label" in self.auth_results:
+            return self.auth_results
+        return stored_verdict(
+            self.auth_results,
+            authenticated=self.is_sender_authenticated,
+            reason=self.auth_reason,
+            spoofing_suspected=self.spoofing_suspected,
+            from_email=self.from_email,
+        ).as_dict()
 
 
 def attachment_storage_key(instance: "Attachment", filename: str) -> str:

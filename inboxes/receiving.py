@@ -343,7 +343,7 @@ def _store_attachments(message: Message, attachments: list[ParsedAttachment]) ->
 # --- receiving a message (G3, G4) ---
 
 
-def _verdict_fields(verdict: AuthVerdict | None) -> dict:
+def _verdict_fields(verdict: AuthVerdict | None, *, from_email: str) -> dict:
     if verdict is None:
         return {}
     return {
@@ -351,7 +351,8 @@ def _verdict_fields(verdict: AuthVerdict | None) -> dict:
         if verdict.authenticated
         else Message.AuthVerdict.NOT_VERIFIED,
         "auth_reason": verdict.reason,
-        "auth_results": verdict.as_dict(),
+        # Only what the message's other fields do not say (issue 18); `Message.auth_details` reads it.
+        "auth_results": verdict.stored(from_email=from_email),
         "spoofing_suspected": verdict.spoofing_suspected,
     }
 
@@ -459,7 +460,7 @@ def receive_message(
         attribution_detail=_unless_common(" ".join(notes), from_header_note(sender.email)),
         forwarded_original=attribution.forwarded_original,
         inbound=inbound,
-        **_verdict_fields(verdict),
+        **_verdict_fields(verdict, from_email=sender.email),
         claimed_member=attribution.claimed_member,
         automated_reason=parsed.automated[:200],
     )

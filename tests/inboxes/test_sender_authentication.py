@@ -134,8 +134,8 @@ def test_a_members_forward_with_an_aligned_dkim_signature_is_logged_to_the_origi
     assert message.attributed_by == Message.AttributedBy.FORWARDED_BLOCK
     assert message.auth_verdict == Message.AuthVerdict.AUTHENTICATED
     assert message.auth_reason == "dkim=pass (alpha.example, aligned)"
-    assert message.auth_results["domain"] == "alpha.example"
-    assert message.auth_results["results"]["spf"]["mailfrom"]["result"] == "fail"  # 127.0.0.1: DKIM decides
+    assert message.auth_details["domain"] == "alpha.example"
+    assert message.auth_details["results"]["spf"]["mailfrom"]["result"] == "fail"  # 127.0.0.1: DKIM decides
     assert message.claimed_member is None
     assert "authenticated as alpha.example" in message.attribution_note
 
@@ -217,7 +217,7 @@ def test_a_forged_authentication_results_from_a_non_relay_is_ignored(dns, settin
     message = only_message(inbox)
     assert message.auth_verdict == Message.AuthVerdict.NOT_VERIFIED
     assert message.auth_reason == "spf=fail"
-    assert "authentication_results" not in message.auth_results["results"]
+    assert "authentication_results" not in message.auth_details["results"]
     assert message.attributed_by == Message.AttributedBy.STRANGER_FORWARD
 
 
@@ -237,7 +237,7 @@ def test_the_trusted_relays_own_authentication_results_is_honoured(dns, settings
     message = only_message(inbox)
     assert message.auth_verdict == Message.AuthVerdict.AUTHENTICATED
     assert message.auth_reason == f"dmarc=pass ({AUTHSERV_ID})"
-    assert message.auth_results["method"] == "trusted_relay"
+    assert message.auth_details["method"] == "trusted_relay"
     assert message.conversation.contact.email == "carol@customer.example"
 
 

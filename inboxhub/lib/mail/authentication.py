@@ -81,6 +81,66 @@ class AuthVerdict:
             "results": self.results,
         }
 
+    def stored(self, *, from_email: str) -> dict[str, Any]:
+        """What a message stores of this verdict: only what its own fields and the rule do not say.
+
+        The message keeps the authenticated flag, the reason and the spoofing flag in columns of their
+        own, and `from_email`; the domain, the method and the label follow from them, and so do the
+        From domain when it is `from_email`'s and a trusted network the reason names. Mail from a
+        trusted network stores `{}` (issue 18). `stored_verdict` gives the whole verdict back.
+        """
+        results = dict(self.results)
+        from_domain = results.get("from_domain")
+        if from_domain == _email_domain(from_email):
+            del results["from_domain"]
+        elif "from_domain" not in results:
+            from_domain = ""
+            results["from_domain"] = None  # none at all, not the address's
+        if self.reason == f"trusted network {results.get('trusted_network')}":
+            del results["trusted_network"]
+        stored: dict[str, Any] = {}
+        if self.domain != (from_domain if self.authenticated else ""):
+            stored["domain"] = self.domain
+        if self.method != _implied_method(self.authenticated, self.reason, self.results):
+            stored["method"] = str(self.method)
+        if results:
+            stored["results"] = results
+        return stored
+
+
+def stored_verdict(
+    stored: dict[str, Any], *, authenticated: bool, reason: str, spoofing_suspected: bool, from_email: str
+) -> AuthVerdict:
+    """The verdict `AuthVerdict.stored` kept, whole again, with the message's fields it left out."""
+    results = dict(stored.get("results", {}))
+    from_domain = results.pop("from_domain", _email_domain(from_email))
+    if reason.startswith("trusted network ") and "trusted_network" not in results:
+        results["trusted_network"] = reason.removeprefix("trusted network ")
+    results = {"from_domain": from_domain, **results} if from_domain is not None else results
+    domain = stored.get("domain", (from_domain or "") if authenticated else "")
+    method = Method(stored.get("method", _implied_method(authenticated, reason, results)))
+    return AuthVerdict(authenticated, domain, method, reason, spoofing_suspected, results=results)
+
+
+def _email_domain(address: str) -> str:
+    """The domain of an address as a verdict names it (`_domain_text`); "" without one."""
+    if "@" not in address:
+        return ""
+    return _domain_text(address.rpartition("@")[2].encode("utf-8", "surrogateescape"))
+
+
+def _implied_method(authenticated: bool, reason: str, results: dict[str, Any]) -> Method:
+    """The method a verdict's other facts imply: the one every verdict so far was given with them."""
+    if not authenticated:
+        return Method.NONE
+    if "trusted_network" in results or reason.startswith("trusted network "):
+        return Method.TRUSTED_NETWORK
+    if "authentication_results" in results:
+        return Method.TRUSTED_RELAY
+    if reason.startswith("spf=pass"):
+        return Method.SPF
+    return Method.DKIM
+
 
 def evaluate_sender(
     *, raw: bytes, peer_ip: str | None, helo: str, mail_from: str, resolver: Resolver | None = None
