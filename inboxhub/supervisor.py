@@ -8,7 +8,9 @@ addresses), then replaces itself with this, the children described as JSON:
     python -I -S inboxhub/supervisor.py '{"children": [...], "sweep": {...}, "banner": "..."}'
 
 (-I -S: no site-packages, no environment's PYTHON* options, and not its own folder on sys.path,
-which holds inboxhub's celery.py.)
+which holds inboxhub's celery.py.) Before that, `inboxhub.management.prefork` forks the children
+from one loaded app and hands their pids on in the spec: this process adopts them (an exec keeps
+a process's children its own).
 
 Each child runs in a process group of its own, so a Ctrl-C reaches only this
 process, which then stops every group and waits until no process of it is left
@@ -86,13 +88,39 @@ def smtp_answers(host: str, port: int) -> bool:
 PROBES = {"http": web_answers, "smtp": smtp_answers}
 
 
+class Adopted:
+    """A child forked before this process became the supervisor; what of `Popen` the supervisor uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: gone, how is not known
+                self.returncode = 1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
 class Child:
     """One supervised command and the process group it runs in."""
 
-    def __init__(self, name: str, command: list[str], probe: tuple[str, str, int] | None = None):
+    def __init__(
+        self, name: str, command: list[str], probe: tuple[str, str, int] | None = None, pid: int | None = None
+    ):
         self.name, self.command = name, command
         self.probe = probe  # ("http" or "smtp", host, port) it serves; None: no port
-        self.process: subprocess.Popen | None = None
+        self.forked_pid = pid  # already running, forked from the loaded app: adopted on the first start
+        self.process: subprocess.Popen | Adopted | None = None
         self.started_at = 0.0
         self.failures = 0
         self.restart_at: float | None = None
@@ -100,7 +128,10 @@ class Child:
         self.slow_start_logged = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, start_new_session=True)  # noqa: S603
+        if self.forked_pid is not None:
+            self.process, self.forked_pid = Adopted(self.forked_pid), None
+        else:
+            self.process = subprocess.Popen(self.command, start_new_session=True)  # noqa: S603
         self.started_at = time.monotonic()
         self.restart_at = None
         self.ready = self.probe is None
@@ -256,7 +287,12 @@ class Supervisor:
 
 def supervisor_from(spec: dict) -> Supervisor:
     children = [
-        Child(child["name"], child["command"], tuple(child["probe"]) if child.get("probe") else None)
+        Child(
+            child["name"],
+            child["command"],
+            tuple(child["probe"]) if child.get("probe") else None,
+            child.get("pid"),
+        )
         for child in spec["children"]
     ]
     sweep = spec.get("sweep") or {}
@@ -266,6 +302,15 @@ def supervisor_from(spec: dict) -> Supervisor:
         sweep_every=sweep.get("every", 30),
         banner=spec.get("banner", ""),
     )
+
+
+def become(spec: dict) -> None:
+    """Replace the calling process (a Django one) with the supervisor of spec: same pid, so Ctrl-C, the
+    terminal and the children forked so far see no change."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = [sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)]
+    os.execve(sys.executable, command, os.environ)  # noqa: S606
 
 
 def main(argv: list[str]) -> int:

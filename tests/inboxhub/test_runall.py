@@ -150,6 +150,17 @@ def environment_of(pid: int) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
+def command_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def memory_of(pid: int) -> dict[str, int]:
+    """Rss and Pss in KiB (Pss: each page shared by n processes counts 1/n)."""
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    fields = {line.split(":")[0]: line.split(":")[1] for line in lines if ":" in line}
+    return {key: int(fields[key].split()[0]) for key in ("Rss", "Pss")}
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, migrated) -> dict:
     """One demo-mode `make run`, from a database without the demo, until it says it is running."""
@@ -161,6 +172,9 @@ def demo_run(tmp_path_factory, migrated) -> dict:
         # At once, as someone who read "running" would.
         status = web_answers(runall.port)
         smtp_env = environment_of(runall.pid_of("smtp"))
+        children = {child: runall.pid_of(child) for child in ("web", "smtp")}
+        child_commands = {child: command_of(pid) for child, pid in children.items()}
+        child_memory = {child: memory_of(pid) for child, pid in children.items()}
         # The process that stays up, as /proc shows it: what it runs, and the files mapped into it.
         supervisor_command = Path(f"/proc/{runall.process.pid}/cmdline").read_bytes().split(b"\0")
         supervisor_maps = Path(f"/proc/{runall.process.pid}/maps").read_text()
@@ -170,6 +184,8 @@ def demo_run(tmp_path_factory, migrated) -> dict:
         "output": runall.output,
         "status_when_running": status,
         "smtp_env": smtp_env,
+        "child_commands": child_commands,
+        "child_memory": child_memory,
         "supervisor_command": [part.decode() for part in supervisor_command if part],
         "supervisor_maps": supervisor_maps,
     }
@@ -255,6 +271,15 @@ def test_once_running_make_run_keeps_only_the_supervisor_without_django(demo_run
     assert command[1:4] == ["-I", "-S", supervisor.__file__]
     # Django's database drivers are extension modules: what ran migrate and the demo is gone.
     assert "sqlite3" not in demo_run["supervisor_maps"] and "psycopg" not in demo_run["supervisor_maps"]
+
+
+def test_web_and_ingress_are_forked_from_one_loaded_app_and_share_most_of_their_memory(demo_run):
+    # ps shows each as the command it runs, as when it was started on its own.
+    assert demo_run["child_commands"]["smtp"] == f"{sys.executable} manage.py runsmtp"
+    assert demo_run["child_commands"]["web"].startswith("gunicorn: master")
+    # Started on its own, the ingress shared almost nothing (Pss 70 of 89 MiB Rss); forked, most of it.
+    for child, memory in demo_run["child_memory"].items():
+        assert memory["Pss"] < 0.6 * memory["Rss"], (child, memory)
 
 
 def test_the_supervisor_imports_nothing_but_the_standard_library(tmp_path):

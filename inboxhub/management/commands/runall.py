@@ -82,14 +82,15 @@ class Command(BaseCommand):
         self.become_the_supervisor(spec, env)
 
     def become_the_supervisor(self, spec: dict, env: dict[str, str]) -> None:
-        """Exec the supervisor in this process: same pid, so Ctrl-C and the terminal see no change."""
+        """Exec the prefork, then the supervisor, in this process: same pid, so Ctrl-C and the terminal
+        see no change. A fresh interpreter rather than this one: the children would otherwise share
+        what migrate and the demo left in memory, and any connection they opened."""
         connections.close_all()
         self.stdout.flush()
         self.stderr.flush()
         sys.stdout.flush()
         sys.stderr.flush()
-        # -I -S: standard library only; the script's folder (inboxhub/, with its celery.py) not on sys.path.
-        command = [sys.executable, "-I", "-S", supervisor.__file__, json.dumps(spec)]
+        command = [sys.executable, "-m", "inboxhub.management.prefork", json.dumps(spec)]
         os.execve(sys.executable, command, env)  # noqa: S606
 
     def announce_mode(self, demo: bool, trusted: str) -> None:
