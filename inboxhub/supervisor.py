@@ -5,7 +5,7 @@ along costs a few MiB rather than a whole Django (issue 18). `manage.py runall`
 does what needs Django first (the checks, migrate, the demo, the banner's
 addresses), then replaces itself with this, the children described as JSON:
 
-    python -I -S inboxhub/supervisor.py '{"children": [...], "sweep": {...}, "banner": "..."}'
+    python -I -S inboxhub/supervisor.py '{"children": [...], "banner": "..."}'
 
 (-I -S: no site-packages, no environment's PYTHON* options, and not its own folder on sys.path,
 which holds inboxhub's celery.py.) Before that, `inboxhub.management.prefork` forks the children
@@ -203,11 +203,10 @@ def wait_until_gone(processes: list[subprocess.Popen], deadline: float, hurry=la
 
 
 class Supervisor:
-    """Starts the children, restarts the ones that die, runs the periodic sweep; stops all on a signal."""
+    """Starts the children, restarts the ones that die; stops all on a signal."""
 
-    def __init__(self, children: list[Child], *, sweep: list[str] | None, sweep_every: float, banner: str):
+    def __init__(self, children: list[Child], *, banner: str):
         self.children = children
-        self.sweep_command, self.sweep_every = sweep, sweep_every
         self.banner = banner
         self.stopping = 0
 
@@ -231,8 +230,6 @@ class Supervisor:
 
     def supervise(self) -> None:
         announced = False
-        sweep: subprocess.Popen | None = None
-        last_sweep = time.monotonic()
         while not self.stopping:
             now = time.monotonic()
             for child in self.children:
@@ -240,14 +237,7 @@ class Supervisor:
             if not announced and all(child.ready for child in self.children):
                 print(self.banner, flush=True)
                 announced = True
-            # Without Redis there is no worker: the spool's left-overs are swept from here.
-            if self.sweep_command and now - last_sweep > self.sweep_every:
-                if sweep is None or sweep.poll() is not None:
-                    sweep = subprocess.Popen(self.sweep_command, start_new_session=True)  # noqa: S603
-                last_sweep = now
             time.sleep(TICK_SECONDS)
-        if sweep is not None:
-            stop_groups([sweep], STOP_TIMEOUT_SECONDS)
 
     def look_after(self, child: Child, now: float) -> None:
         """Restart a child that died (with backoff); notice when a (re)started one serves its port."""
@@ -295,13 +285,7 @@ def supervisor_from(spec: dict) -> Supervisor:
         )
         for child in spec["children"]
     ]
-    sweep = spec.get("sweep") or {}
-    return Supervisor(
-        children,
-        sweep=sweep.get("command"),
-        sweep_every=sweep.get("every", 30),
-        banner=spec.get("banner", ""),
-    )
+    return Supervisor(children, banner=spec.get("banner", ""))
 
 
 def become(spec: dict) -> None:

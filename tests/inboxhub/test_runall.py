@@ -351,6 +351,29 @@ def test_with_redis_a_worker_per_core_sweeps_the_spool_without_a_beat_process(
     assert spool_attempts(tmp_path) == [1]
 
 
+def test_without_redis_one_long_lived_process_keeps_the_schedule(start_runall, tmp_path):
+    runall = start_runall("--no-demo")
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", LEFT_IN_THE_SPOOL],
+        cwd=BASE_DIR,
+        env=runall_env(tmp_path),
+        check=True,
+    )
+    runall.wait_for(RUNNING)
+    schedule = runall.pid_of("schedule")
+    # The sweep runs on start, in-process: the message left behind is tried (and waits for its retry).
+    deadline = time.monotonic() + 60
+    while spool_attempts(tmp_path) == [0]:
+        assert time.monotonic() < deadline, runall.output
+        time.sleep(0.5)
+    assert spool_attempts(tmp_path) == [1]
+    # No interpreter started for it: the same process all along, no child of its own.
+    assert sorted(children_of(runall.process.pid)) == sorted(
+        [runall.pid_of("web"), runall.pid_of("smtp"), schedule]
+    )
+    assert children_of(schedule) == [] and runall.output.count("schedule started") == 1
+
+
 LEFT_IN_THE_SPOOL = """
 from datetime import timedelta
 from django.utils import timezone

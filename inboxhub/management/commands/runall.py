@@ -3,8 +3,8 @@
 This command does what needs Django, then replaces itself (exec, same pid) with
 the supervisor, `inboxhub/supervisor.py`, which imports no Django: the process
 that stays up all along is a few MiB (issue 18). With Redis the worker runs the
-periodic sweeps itself (Celery's embedded beat, `-B`); without it the supervisor
-runs `manage.py sweep_inbound` every 30 s and tasks run in-process.
+periodic sweeps in a thread (`worker --beat-thread`); without it tasks run in-process
+and `manage.py runschedule` runs the same schedule.
 """
 
 import json
@@ -24,7 +24,6 @@ from inboxhub.models import Account
 
 # Mail from these addresses counts as authenticated in demo mode, so local trials of forwarded mail work.
 DEMO_TRUSTED_NETWORKS = "127.0.0.0/8"
-SWEEP_EVERY_SECONDS = 30
 
 
 def worker_concurrency() -> str:
@@ -72,13 +71,6 @@ class Command(BaseCommand):
         else:
             self.warn_about_demo_accounts_left()
         spec = {"children": self.children(port, smtp_host, smtp_port), "banner": self.banner(port, demo)}
-        if not settings.REDIS_URL:
-            # Without Redis there is no worker, so no beat: the spool's left-overs are swept from here.
-            manage = [sys.executable, "manage.py"]
-            spec["sweep"] = {
-                "command": [*manage, "sweep_inbound", "--verbosity", "0"],
-                "every": SWEEP_EVERY_SECONDS,
-            }
         self.become_the_supervisor(spec, env)
 
     def become_the_supervisor(self, spec: dict, env: dict[str, str]) -> None:
@@ -150,6 +142,9 @@ class Command(BaseCommand):
             worker = [sys.executable, "-m", "celery", "-A", "inboxhub", "worker", "--beat-thread"]
             worker += ["--schedule", str(settings.VAR_DIR / "beat"), "--concurrency", worker_concurrency()]
             children.append({"name": "worker", "command": [*worker, "--loglevel", "INFO"], "probe": None})
+        else:
+            # No worker, so no beat thread: the sweeps and prunes run in a process of their own.
+            children.append({"name": "schedule", "command": [*manage, "runschedule"], "probe": None})
         return children
 
     def banner(self, port: int, demo: bool) -> str:
