@@ -147,7 +147,10 @@ class Conversation(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conversations")
+    # No index of its own: every index of the table starts with the account (issue 18).
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
     subject = models.CharField(max_length=998, blank=True)
@@ -256,7 +259,8 @@ class Message(models.Model):
         # Accepted by the smarthost, then returned by the recipient's side (a bounce, RFC 3464).
         BOUNCED = "bounced", "Bounced"
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: every index of the table starts with the account (issue 18).
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages", db_index=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
     # The RFC Message-ID without angle brackets; operators and scripts rely on this field.
@@ -286,7 +290,12 @@ class Message(models.Model):
     forwarded_original = models.JSONField(null=True, blank=True)
     skipped_attachments = models.JSONField(default=list, blank=True)
     inbound = models.ForeignKey(
-        "channels_conn.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "channels_conn.InboundMessage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # message_inbound: only rows that have one
     )
     # Sender authentication (G8): the verdict on the From domain, its reason in words
     # ("dkim=pass (acme.example, aligned)", "spf=fail", "temperror") and every check's result, stored
@@ -298,7 +307,12 @@ class Message(models.Model):
     spoofing_suspected = models.BooleanField(default=False)
     # The member whose address the From names when the sender is not verified as them.
     claimed_member = models.ForeignKey(
-        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Membership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # message_claimed_member: only rows that have one
     )
     # Why a machine sent it (a bounce, an auto-reply, list mail), or "" (RFC 3834).
     automated_reason = models.CharField(max_length=200, blank=True)
@@ -313,7 +327,12 @@ class Message(models.Model):
     delivery_claimed_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     sent_by = models.ForeignKey(
-        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="sent_messages"
+        Membership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sent_messages",
+        db_index=False,  # message_sent_by: only rows that have one
     )
 
     objects = ScopedManager(account="account")
@@ -333,6 +352,20 @@ class Message(models.Model):
                 fields=["delivery_state"],
                 condition=models.Q(delivery_state__in=["queued", "sending"]),
                 name="message_delivery_pending",
+            ),
+            # What a deleted spool row or member sets to null (the spool's pruning, a member removed)
+            # is found on an index of only the rows that name one: incoming mail names no sender,
+            # pruned mail no spool row, and few messages a claimed member (issue 18).
+            models.Index(
+                fields=["inbound"], condition=models.Q(inbound__isnull=False), name="message_inbound"
+            ),
+            models.Index(
+                fields=["sent_by"], condition=models.Q(sent_by__isnull=False), name="message_sent_by"
+            ),
+            models.Index(
+                fields=["claimed_member"],
+                condition=models.Q(claimed_member__isnull=False),
+                name="message_claimed_member",
             ),
         ]
 
