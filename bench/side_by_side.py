@@ -48,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -97,14 +98,69 @@ def bytes_under(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of a process tree, its reaped children's included, from /proc/<pid>/stat."""
-    ticks = 0
-    for pid in footprint.tree_of(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / CLOCK_TICKS
+def cpu_of(pid: int) -> float:
+    """User + system CPU of a process and of its children it reaped, in seconds (/proc/<pid>/stat)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
+    return 0.0
+
+
+def cpu_by_role(root: int) -> dict[str, float]:
+    """CPU seconds of each process of a tree, summed per role (web, smtp, worker pool…)."""
+    tree = footprint.tree_of(root)
+    roles: Counter = Counter()
+    for pid in tree:
+        roles[footprint.role_of(pid, tree, root)] += cpu_of(pid)
+    return roles
+
+
+class DatabaseCpu(threading.Thread):
+    """CPU of the PostgreSQL backends serving one database, from the first read to stop().
+
+    Backends come and go (get_email's lives as long as it does), so each is read every 0.25 s
+    and its last reading kept; a backend seen at the start counts from that reading."""
+
+    def __init__(self, name: str):
+        super().__init__(daemon=True)
+        self.marker = f" {name} "
+        self.halt = threading.Event()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.read(start=True)
+
+    def read(self, start: bool = False) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if command.startswith("postgres: ") and self.marker in command:
+                    pid = int(entry.name)
+                    self.last[pid] = cpu_of(pid)
+                    if start:
+                        self.first[pid] = self.last[pid]
+
+    def run(self) -> None:
+        while not self.halt.wait(0.25):
+            self.read()
+
+    def stop(self) -> float:
+        self.halt.set()
+        self.join()
+        self.read()
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
+def largest_tables(dsn: str, count: int = 6) -> dict[str, float]:
+    """The largest tables with their indexes and TOAST, in MB."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relkind = 'r' "
+            "AND relnamespace = 'public'::regnamespace ORDER BY 2 DESC LIMIT %s",
+            [count],
+        ).fetchall()
+    return {name: mb(size) for name, size in rows}
 
 
 def mb(size: int) -> float:
@@ -154,6 +210,8 @@ def run_inboxhub(args, workdir: Path, corpus: dict) -> dict:
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     web_port, smtp_port = footprint.free_port(), footprint.free_port()
     drop = {"DATABASE_URL", "REDIS_URL", "TRUSTED_NETWORKS", "WORKER_CONCURRENCY", "WORKER_CPU_PRIORITY"}
+    if args.worker_cpu_priority is not None:
+        drop.discard("WORKER_CPU_PRIORITY")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env |= {
         "LOCAL_RUN": "true",  # as `make run`
@@ -164,6 +222,8 @@ def run_inboxhub(args, workdir: Path, corpus: dict) -> dict:
         "SMTP_INGRESS_PORT": str(smtp_port),
         "LOG_LEVEL": "WARNING",
     }
+    if args.worker_cpu_priority is not None:
+        env["WORKER_CPU_PRIORITY"] = args.worker_cpu_priority
     bench_ingest.recreate_database(args.postgres, args.database)
     redis.Redis.from_url(redis_url).flushdb()
     product = footprint.Product(env, workdir / "make-run.log")
@@ -178,22 +238,31 @@ def run_inboxhub(args, workdir: Path, corpus: dict) -> dict:
             corpus["messages"] = plan(args, footprint.fallback_addresses(dsn))
         messages = corpus["messages"]
         size_before = database_size(dsn)
-        cpu_before = cpu_seconds(product.process.pid)
+        cpu_before = cpu_by_role(product.process.pid)
+        database_cpu = DatabaseCpu(args.database)
+        database_cpu.start()
         sampler = footprint.Sampler(product.process.pid)
         sampler.start()
         results = bench_ingest.send_all(smtp_port, messages, clients=args.clients, rate=None)
         accepted = sum(1 for r in results if r and r.code == 250)
         worked_off = footprint.wait_until_worked_off(dsn, timeout=120 + len(messages) / 2)
         figures["peak"] = memory(sampler.stop())
-        cpu = cpu_seconds(product.process.pid) - cpu_before
+        server_cpu = database_cpu.stop()
+        cpu_after = cpu_by_role(product.process.pid)
+        cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
         figures |= inboxhub_counts(dsn, messages, results)
         figures |= {
             "accepted": accepted,
             "worked_off": worked_off,
-            "cpu_s": round(cpu, 1),
-            "cpu_ms_per_mail": round(1000 * cpu / len(messages), 1),
+            "worker_cpu_priority": env.get("WORKER_CPU_PRIORITY", "default (idle)"),
+            "cpu_s": round(sum(cpu.values()), 1),
+            "cpu_ms_per_mail": round(1000 * sum(cpu.values()) / len(messages), 1),
+            "cpu_ms_per_mail_by_role": {role: round(1000 * v / len(messages), 1) for role, v in cpu.items()},
+            "postgres_cpu_ms_per_mail": round(1000 * server_cpu / len(messages), 1),
             "database_mb_before": mb(size_before),
             "database_mb": mb(database_size(dsn)),
+            "database_growth_mb": mb(database_size(dsn) - size_before),
+            "largest_tables_mb": largest_tables(dsn),
             "attachments_on_disk_mb": mb(bytes_under(workdir / "var" / "media")),
         }
     finally:
@@ -416,6 +485,8 @@ class Peer:
 
     def get_email(self, log: Path) -> dict:
         """`manage.py get_email` once: wall time, peak PSS (sampled), peak RSS and CPU (wait4)."""
+        database_cpu = DatabaseCpu(self.args.peer_database)
+        database_cpu.start()
         with log.open("wb") as output:
             started = time.monotonic()
             process = subprocess.Popen(  # noqa: S603
@@ -430,6 +501,7 @@ class Peer:
             elapsed = time.monotonic() - started
             process.returncode = os.waitstatus_to_exitcode(status)
         peak = sampler.stop()
+        server_cpu = database_cpu.stop()
         if process.returncode:
             sys.exit(f"helpdesk: get_email exited {process.returncode}; see {log}")
         cpu = usage.ru_utime + usage.ru_stime
@@ -438,6 +510,7 @@ class Peer:
             # One process: its peak RSS (VmHWM, from wait4) and the largest PSS sampled.
             "peak": {"rss_mib": round(usage.ru_maxrss / 1024, 1), "pss_mib": peak["pss_mib"], "processes": 1},
             "cpu_s": round(cpu, 1),
+            "postgres_cpu_s": round(server_cpu, 1),
         }
 
     def counts(self, messages: list) -> dict:
@@ -475,11 +548,14 @@ def run_peer(args, workdir: Path, messages: list, peer: Peer) -> dict:
     figures |= peer.get_email(workdir / "get_email.log")
     figures["rate_per_s"] = round(len(messages) / figures["elapsed_s"], 1)
     figures["cpu_ms_per_mail"] = round(1000 * figures["cpu_s"] / len(messages), 1)
+    figures["postgres_cpu_ms_per_mail"] = round(1000 * figures.pop("postgres_cpu_s") / len(messages), 1)
     figures |= peer.counts(messages)
     figures |= {
         "left_in_maildir": sum(len(list(folder.iterdir())) for folder in folders),
         "database_mb_before": mb(size_before),
         "database_mb": mb(database_size(peer.dsn)),
+        "database_growth_mb": mb(database_size(peer.dsn) - size_before),
+        "largest_tables_mb": largest_tables(peer.dsn),
         "attachments_on_disk_mb": mb(bytes_under(peer.root / "media")),
         "log": str(workdir / "get_email.log"),
     }
@@ -515,6 +591,11 @@ def main() -> None:
     parser.add_argument("--mix", choices=["issue", "ingest"], default="issue")
     parser.add_argument("--recent-replies", type=float, default=0.3, help="share of replies to recent mail")
     parser.add_argument("--clients", type=int, default=8, help="SMTP sessions at once (InboxHub)")
+    parser.add_argument(
+        "--worker-cpu-priority",
+        default=None,
+        help="InboxHub's WORKER_CPU_PRIORITY (default: the setting's, idle)",
+    )
     parser.add_argument("--settle", type=float, default=15, help="seconds of quiet before 'at rest'")
     venv = Path(tempfile.gettempdir()) / "inboxhub-bench-django-helpdesk-2.6.1"
     parser.add_argument("--venv", default=str(venv), help="made on first use, then reused")
