@@ -167,11 +167,8 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            # The inbox list, newest first, with keyset paging on (last_message_at, id).
-            models.Index(
-                fields=["account", "inbox", "-last_message_at", "-id"], name="conversation_inbox_recent"
-            ),
-            # The per-status views of H1.
+            # The per-status views of H1, newest first, with keyset paging on (last_message_at, id). Every
+            # list names a status: an index of the inbox alone went unused (issue 18).
             models.Index(
                 fields=["account", "inbox", "status", "-last_message_at", "-id"],
                 name="conversation_inbox_status",
