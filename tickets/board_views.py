@@ -1,4 +1,5 @@
-"""The tickets page: a pipeline's tickets by stage, with their stage changed in place (H4, C11)."""
+"""The tickets page: a pipeline's tickets by stage, with their stage changed in place (H4, C11);
+a ticket's priority and owner, changed from its conversation's page."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -12,8 +13,8 @@ from inboxes.permissions import visible_inboxes
 from inboxhub.models import Membership
 from inboxhub.tenancy import MemberRequest, member_required
 from tickets import selectors
-from tickets.forms import MoveTicketForm, TicketFilterForm
-from tickets.services import create_ticket, move_ticket
+from tickets.forms import MoveTicketForm, TicketFilterForm, TicketOwnerForm, TicketPriorityForm
+from tickets.services import create_ticket, move_ticket, set_ticket_owner, set_ticket_priority
 
 PAGE = "tickets/board.html"
 
@@ -92,3 +93,36 @@ def create(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     else:
         messages.success(request, "This conversation is now a ticket.")
     return redirect("inboxes:thread", subdomain, conversation.pk)
+
+
+def _ticket_on_its_page(request: MemberRequest, ticket_id: int):
+    """A ticket the member can see (another account's, or one in an inbox they cannot see: 404)."""
+    tickets = selectors.visible_tickets(request.member).select_related("conversation__inbox", "owner__user")
+    return get_object_or_404(tickets, pk=ticket_id)
+
+
+@require_POST
+@member_required
+def set_priority(request: MemberRequest, subdomain: str, ticket_id: int) -> HttpResponse:
+    ticket = _ticket_on_its_page(request, ticket_id)
+    form = TicketPriorityForm(request.POST)
+    if form.is_valid():
+        set_ticket_priority(ticket, form.cleaned_data["priority"], by=request.member)  # 403 without access
+        messages.success(request, f"Priority set to {ticket.get_priority_display()}.")
+    else:
+        messages.error(request, "Choose one of the priorities.")
+    return redirect("inboxes:thread", subdomain, ticket.conversation_id)
+
+
+@require_POST
+@member_required
+def set_owner(request: MemberRequest, subdomain: str, ticket_id: int) -> HttpResponse:
+    ticket = _ticket_on_its_page(request, ticket_id)
+    form = TicketOwnerForm(request.POST, account=request.account)
+    if not form.is_valid():
+        raise Http404("No such member")  # another account's member, as a missing one (A2)
+    owner = form.cleaned_data["owner"]
+    set_ticket_owner(ticket, owner, by=request.member)  # 403 without access
+    said = f"{owner.user} owns this ticket now." if owner else "This ticket has no owner now."
+    messages.success(request, said)
+    return redirect("inboxes:thread", subdomain, ticket.conversation_id)

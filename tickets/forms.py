@@ -89,3 +89,25 @@ class MoveTicketForm(forms.Form):
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["stage"].queryset = Stage.objects.filter(account=account).select_related("pipeline")
+
+
+class TicketPriorityForm(forms.Form):
+    priority = forms.ChoiceField(label="Priority", choices=TicketDefaults.Priority.choices)
+
+
+class TicketOwnerForm(forms.Form):
+    # The account's members who have joined: another account's id fails here (A2).
+    owner = forms.ModelChoiceField(label="Owner", queryset=Membership.objects.none(), required=False)
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = ticket_owner_choices(account)
+
+
+def ticket_owner_choices(account):
+    """Who may own a ticket: the account's members who have joined (issue 16), by name."""
+    return (
+        Membership.objects.filter(account=account, joined_at__isnull=False)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )

@@ -77,3 +77,30 @@ def test_the_thread_shows_the_ticket_beside_the_conversation(page, ticket):
     expect(panel).to_contain_text("New")
     assert_accessible(page)
     assert_fits_mobile(page)
+
+
+def test_an_agent_sets_the_tickets_priority_and_owner_from_the_thread(page, ticket):
+    login(page, "ada@acme.example")
+    page.goto(reverse("inboxes:thread", args=["acme", ticket.conversation_id]))
+    panel = page.get_by_role("region", name="Ticket")
+
+    panel.get_by_label("Priority").select_option(label="Urgent")
+    panel.get_by_role("button", name="Set priority").click()
+    expect(page.get_by_text("Priority set to Urgent.")).to_be_visible()
+    panel.get_by_label("Owner").select_option(label="Ben Carter")
+    panel.get_by_role("button", name="Set owner").click()
+    expect(page.get_by_text("Ben Carter owns this ticket now.")).to_be_visible()
+
+    expect(panel.get_by_label("Priority").locator("option:checked")).to_have_text("Urgent")
+    expect(panel.get_by_label("Owner").locator("option:checked")).to_have_text("Ben Carter")
+    activity = page.get_by_role("region", name="Activity")
+    expect(activity).to_contain_text("set its ticket's priority to Urgent (was Medium)")
+    expect(activity).to_contain_text("gave its ticket to Ben Carter")
+    with scopes_disabled():
+        saved = Ticket.objects.select_related("owner__user").get(pk=ticket.pk)
+    assert (saved.priority, saved.owner.user.email) == ("urgent", "ben@acme.example")
+    screenshot(page, "thread-ticket-priority-owner")
+    assert_accessible(page)
+    assert_fits_mobile(page)
+    screenshot(page, "thread-ticket-priority-owner-mobile")
+    page.set_viewport_size(DESKTOP)
