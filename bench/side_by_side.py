@@ -1,40 +1,50 @@
 """InboxHub against django-helpdesk 2.6.1, side by side (issue 18 point 5): the same mail, the same run.
 
     .venv/bin/python bench/side_by_side.py [--messages 2000] [--rounds 1] [--skip-peer | --skip-inboxhub]
+    .venv/bin/python bench/side_by_side.py --worker-cpu-priority 0   # InboxHub's workers not at idle priority
 
-One corpus for both (bench/ingest.py's generator, DKIM-signed): by default the
-issue's mix (`--mix issue`): about 2,000 mails in about 940 threads, 24 KB on
-average (a third carry a 50 KB PDF), more than half of them replies, and 30 %
-of the replies (`--recent-replies`) answer a message sent within the 20 mails
-before them, so a reply may be worked while its parent still waits in the
-backlog. `--mix ingest` is bench/ingest.py's own mix (about 1,630 threads).
+One corpus for both (bench/ingest.py's generator, DKIM-signed), by default the
+issue's mix (`--mix issue`): 2,000 mails in 919 threads, 23.8 KB on average (a
+third carry a 50 KB PDF), 1,081 replies, of which 30 % (`--recent-replies`;
+307) answer a message sent within the 20 mails before them, so a reply may be
+taken up while its parent still waits in the backlog. `--mix ingest` is
+bench/ingest.py's own mix (about 1,630 threads of 2,000, 9.8 KB on average).
 
 A round runs both, one right after the other, each on a fresh database:
 
 - InboxHub as `make run` starts it (`manage.py runall`: demo mode, Redis on
-  database `--redis-db`, a Celery worker with `--concurrency auto`, free ports,
-  database `inboxhub_bench_peer`). Once the demo's mail is worked off and it has
-  been quiet for `--settle` s, RSS and PSS of every process (at rest); then the
-  corpus over SMTP to the demo's fallback addresses (8 sessions at once),
-  sampling the tree every 0.25 s (peak PSS), until every mail is a message in a
-  conversation. Rate: mails ÷ (first `MAIL` → last spool row processed).
+  database `--redis-db`, a Celery worker with `--concurrency auto` at the
+  default WORKER_CPU_PRIORITY, idle; free ports; database `inboxhub_bench_peer`).
+  Once the demo's mail is worked off and it has been quiet for `--settle` s,
+  RSS and PSS of every process (at rest); then the corpus over SMTP to the
+  demo's fallback addresses (8 sessions at once), sampling the tree every
+  0.25 s (peak PSS), until every mail is a message in a conversation.
+  Rate: mails ÷ (first `MAIL` → last spool row processed).
 - django-helpdesk 2.6.1 in a throwaway venv (`--venv`, made on first use and
   reused), with a minimal Django project generated into a temp dir (PostgreSQL
   database `helpdesk_bench_peer` on the same server, console mail backend like
   InboxHub's without EMAIL_HOST, teams mode off as pinax-teams is an optional
   extra). One queue per address the corpus writes to, `email_box_type` local,
-  each reading a maildir into which the same mails are written; then
-  `manage.py get_email` once, timed from its start to its exit, sampled for PSS;
-  its peak RSS and CPU from `wait4`. At rest: a process of the project with
-  helpdesk's mail code imported, idle (the peer has no daemon: get_email is a
-  cron job). Rate: mails ÷ get_email's run.
+  each reading a maildir into which the same mails are written before the
+  clock starts; then `manage.py get_email` once, timed from its start to its
+  exit, sampled for PSS; its peak RSS and CPU from `wait4`. At rest: one idle
+  process of the project with helpdesk's mail code imported (the peer has no
+  daemon: get_email is a cron job). Rate: mails ÷ get_email's run.
 
-Afterwards both databases' `pg_database_size`, the attachments on disk, and
-the counts: conversations and messages, tickets and followups, and how many
-replies landed in their parent's thread. Prints one JSON line: both rates and
-their ratio (InboxHub ÷ peer), memory, sizes, counts, CPU per mail of each side
-(its own processes; PostgreSQL's not counted), and the load average before and
-after (both sides share the machine with whatever else runs).
+Then each side's `pg_database_size` (and growth, largest tables), attachments
+on disk, counts (conversations and messages; tickets and followups; mails
+missing; replies stored in their parent's thread) and CPU per mail: its own
+processes' by role, and the PostgreSQL backends' serving its database.
+Prints one JSON line: both rates and `ratio` (InboxHub ÷ peer),
+`cpu_per_mail_ratio` (the peer's CPU per mail ÷ InboxHub's, PostgreSQL's
+included: what other work on the machine skews least), memory at rest and
+peak, sizes, counts, and the 1-minute load average before and after. Other
+work on the machine starves InboxHub's idle-priority workers (not get_email,
+at normal priority): read `ratio` with `loadavg_1m`.
+
+get_email reads a local folder in os.listdir order (hashed on ext4), not in
+the order mail came, so a reply read before its parent opens a ticket of its
+own (`replies_read_before_parent`); InboxHub threads a reply that comes first.
 """
 
 import argparse
@@ -60,7 +70,7 @@ import redis
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PEER = "django-helpdesk==2.6.1"
-# The issue's corpus: about 900 threads (more than half the mails are replies), 26 KB on average.
+# Near the issue's corpus (about 900 threads, 26 KB on average): 919 threads, 23.8 KB at 2,000 mails.
 ISSUE_MIX = {"plain": 7, "html": 4, "reply": 55, "forward": 2, "attachment": 32}
 MEMBER = ("Ada Lovelace", "ada@acme.example")
 # The demo's fallback addresses, acme's default inbox first: for --skip-inboxhub (else from its database).
