@@ -1,7 +1,10 @@
 """Search conversations by contact name or address, subject and message text (issue 17).
 
 PostgreSQL: full-text search over the `search_vector` columns that triggers keep (migration
-0018_search_vectors), each behind a GIN index on (account_id, search_vector). The query is read by
+0018_search_vectors), each behind a GIN index on (account_id, search_vector). A message keeps its
+stored vector only while it is recent (`STORED_VECTOR_DAYS`, migration 0024): its document is
+`MESSAGE_DOCUMENT`, the stored vector or, once `forget_old_vectors` has set it to null, the same
+vector computed from the row (issue 18: the vectors took more room than the text). The query is read by
 `websearch_to_tsquery('simple', …)`: words, "quoted phrases", `or` and `-word`, in any language
 (no stemming). Three lookups find candidates, each scoped to the account and to the inboxes the
 searcher may see, each capped at its newest matches: messages (their subject, sender and text;
@@ -46,6 +49,11 @@ MAX_QUERY_LENGTH = 200
 SNIPPET_CONTEXT = 80  # characters shown before and after the first matched word
 SNIPPET_SOURCE = 20_000  # characters of a message read for its snippet
 CONFIG = "simple"
+# How long a message keeps its stored search vector: a common word walks the newest messages and ranks
+# what it finds there, which must not compute each vector. Older messages compute theirs when a search
+# reaches them, a few per search (issue 18).
+STORED_VECTOR_DAYS = 30
+FORGET_BATCH = 1000
 UNASSIGNED = "none"
 
 
@@ -176,9 +184,23 @@ def highlight(value: str, words: list[str], *, snippet: bool = False) -> SafeStr
 # --- PostgreSQL ------------------------------------------------------------------------
 
 
-def _vector(table: str) -> RawSQL:
-    # The column the migration adds and its triggers keep; not a model field (see the migration).
-    return RawSQL(f'"{table}"."search_vector"', [], output_field=SearchVectorField())  # noqa: S611  a constant
+# A message's document exactly as its GIN index has it (migration 0024): PostgreSQL uses an expression
+# index only for the same expression. The stored vector while the message is recent, else the vector
+# computed from the row, by the expression migration 0018's trigger stores.
+MESSAGE_DOCUMENT = (
+    'COALESCE("inboxes_message"."search_vector", '
+    """setweight(to_tsvector('simple'::regconfig, left("inboxes_message"."subject", 2000) || ' ' """
+    """|| "inboxes_message"."from_name" || ' ' || "inboxes_message"."from_email" || ' ' """
+    """|| replace("inboxes_message"."from_email", '@', ' ')), 'A') """
+    """|| setweight(to_tsvector('simple'::regconfig, left("inboxes_message"."text", 100000)), 'B'))"""
+)
+CONVERSATION_DOCUMENT = '"inboxes_conversation"."search_vector"'
+CONTACT_DOCUMENT = '"inboxes_contact"."search_vector"'
+
+
+def _vector(document: str) -> RawSQL:
+    # Columns the migrations add and their triggers keep; not model fields (see migration 0018).
+    return RawSQL(document, [], output_field=SearchVectorField())  # noqa: S611  a constant
 
 
 def _epoch(field: str) -> Cast:
@@ -224,7 +246,7 @@ def _postgres_candidates(member: Membership, text: str, filters: Filters) -> tup
     messages = (
         Message.objects.filter(account_id=account_id, inbox_id__in=filters.inbox_ids)
         .filter(_date_range(filters, "created_at"))
-        .annotate(vector=_vector("inboxes_message"))
+        .annotate(vector=_vector(MESSAGE_DOCUMENT))
         .filter(vector=query)
         .annotate(rank=SearchRank(F("vector"), query, normalization=1), at=_epoch("created_at"))
         .order_by("-created_at", "-id")
@@ -250,7 +272,7 @@ def _postgres_candidates(member: Membership, text: str, filters: Filters) -> tup
         _conversation_filters(filters)
     )
     subject_rows = list(
-        conversations.annotate(vector=_vector("inboxes_conversation"))
+        conversations.annotate(vector=_vector(CONVERSATION_DOCUMENT))
         .filter(vector=query)
         .annotate(rank=SearchRank(F("vector"), query), at=_epoch("last_message_at"))
         .order_by("-last_message_at", "-id")
@@ -258,7 +280,7 @@ def _postgres_candidates(member: Membership, text: str, filters: Filters) -> tup
     )
     contact_rank = dict(
         Contact.objects.filter(account_id=account_id)
-        .annotate(vector=_vector("inboxes_contact"))
+        .annotate(vector=_vector(CONTACT_DOCUMENT))
         .filter(vector=query)
         .annotate(rank=SearchRank(F("vector"), query))
         .order_by("-id")
@@ -376,3 +398,31 @@ def _page_conversations(member: Membership, ids: list[int], inbox_ids: list[int]
         account_id=member.account_id, inbox_id__in=inbox_ids, pk__in=ids
     ).select_related("contact", "inbox", "assignee__user")
     return {conversation.pk: conversation for conversation in conversations}
+
+
+# --- stored vectors ------------------------------------------------------------------------
+
+
+def forget_old_vectors(*, days: int = STORED_VECTOR_DAYS, batch: int = FORGET_BATCH) -> int:
+    """Drop the stored search vector of messages older than `days`; how many. Scheduled hourly.
+
+    They are still found, ranked and shown the same: their document is computed from the row
+    (`MESSAGE_DOCUMENT`). Across accounts, in batches of `batch` rows, each its own statement.
+    PostgreSQL only (SQLite stores no vectors).
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    forgotten = 0
+    with connection.cursor() as cursor:
+        while True:
+            # Oldest first on `message_search_vector_recent`, which holds only rows with a vector.
+            cursor.execute(
+                "UPDATE inboxes_message SET search_vector = NULL WHERE id IN ("
+                " SELECT id FROM inboxes_message WHERE search_vector IS NOT NULL AND created_at < %s"
+                " ORDER BY created_at LIMIT %s)",
+                [cutoff, batch],
+            )
+            forgotten += cursor.rowcount
+            if cursor.rowcount < batch:
+                return forgotten

@@ -4,7 +4,7 @@ import smtplib
 
 from celery import shared_task
 
-from inboxes import presence, replies
+from inboxes import presence, replies, search
 
 
 @shared_task(
@@ -31,3 +31,9 @@ def sweep_replies_task() -> int:
 def prune_presence_task() -> int:
     """Drop presence rows of pages closed without a goodbye; scheduled in CELERY_BEAT_SCHEDULE."""
     return presence.prune_presence()
+
+
+@shared_task(name="inboxes.tasks.forget_old_search_vectors_task")
+def forget_old_search_vectors_task() -> int:
+    """Drop the stored search vectors of old messages; scheduled in CELERY_BEAT_SCHEDULE."""
+    return search.forget_old_vectors()

@@ -281,6 +281,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "prune-spool": {"task": "channels_conn.tasks.prune_spool_task", "schedule": 3600.0},
     # Every 10 minutes: drop "who else is here" rows of pages closed without a goodbye.
     "prune-presence": {"task": "inboxes.tasks.prune_presence_task", "schedule": 600.0},
+    # Every hour: messages older than 30 days give up their stored search vector, computed again when
+    # a search reaches them (inboxes/search.py, issue 18: the vectors took more room than the text).
+    "forget-search-vectors": {"task": "inboxes.tasks.forget_old_search_vectors_task", "schedule": 3600.0},
 }
 
 if REDIS_URL:
