@@ -4,14 +4,20 @@ A message keeps, of its verdict, only what its other fields do not say; rows sto
 whole dictionary. The thread page shows both alike.
 """
 
+import io
 import ipaddress
+import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from inboxes.models import Message
+from inboxes.search import forget_old_vectors
 from inboxhub.lib.mail.authentication import AuthVerdict, Method
 from ingest.pipeline import ingest_inbound
 from tests.inboxes.helpers import CAROL, address_of, forward_of, parsed, raw_mail, receive, spool
@@ -169,3 +175,40 @@ def test_a_message_without_a_verdict_shows_no_panel(client, agent, inbox):
 
     assert message.auth_details is None
     assert "sender-auth" not in text
+
+
+# --- manage.py storage ---
+
+
+def storage_report() -> dict:
+    out = io.StringIO()
+    call_command("storage", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def stored_vector_bytes() -> dict[str, int]:
+    return {row["account"]: row["search_vector_bytes"] for row in storage_report()["accounts"]}
+
+
+def test_storage_reports_the_search_vectors_messages_still_store(admin, inbox):
+    receive(inbox, parsed(text="A kettle, broken on arrival."))
+    before = stored_vector_bytes()[admin.account.subdomain]
+    with scopes_disabled():
+        Message.objects.filter(account=inbox.account).update(created_at=timezone.now() - timedelta(days=90))
+
+    forget_old_vectors()
+
+    assert before > 0
+    assert stored_vector_bytes()[admin.account.subdomain] == 0
+
+
+def test_storage_lists_the_largest_tables_with_their_toast_and_indexes(admin, inbox):
+    receive(inbox, parsed(text="x" * 5000))
+
+    tables = {row["table"]: row for row in storage_report()["tables"]}
+    text = io.StringIO()
+    call_command("storage", stdout=text)
+
+    assert tables["inboxes_message"]["index_bytes"] > 0
+    assert tables["inboxes_message"]["heap_bytes"] > 0
+    assert "inboxes_message" in text.getvalue()
