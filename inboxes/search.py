@@ -29,6 +29,7 @@ in Python: `highlight` escapes the text and wraps the query's words in `<mark>`.
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
@@ -54,6 +55,7 @@ CONFIG = "simple"
 # reaches them, a few per search (issue 18).
 STORED_VECTOR_DAYS = 30
 FORGET_BATCH = 1000
+FORGET_BUDGET_SECONDS = 30.0  # per run, well inside the task's time limit; the next run goes on
 UNASSIGNED = "none"
 
 
@@ -403,16 +405,23 @@ def _page_conversations(member: Membership, ids: list[int], inbox_ids: list[int]
 # --- stored vectors ------------------------------------------------------------------------
 
 
-def forget_old_vectors(*, days: int = STORED_VECTOR_DAYS, batch: int = FORGET_BATCH) -> int:
+def forget_old_vectors(
+    *,
+    days: int = STORED_VECTOR_DAYS,
+    batch: int = FORGET_BATCH,
+    budget_seconds: float = FORGET_BUDGET_SECONDS,
+) -> int:
     """Drop the stored search vector of messages older than `days`; how many. Scheduled hourly.
 
     They are still found, ranked and shown the same: their document is computed from the row
-    (`MESSAGE_DOCUMENT`). Across accounts, in batches of `batch` rows, each its own statement.
-    PostgreSQL only (SQLite stores no vectors).
+    (`MESSAGE_DOCUMENT`). Across accounts, in batches of `batch` rows, each its own statement, until
+    none is left or `budget_seconds` have passed (a database upgraded with years of mail catches up
+    over a few runs). PostgreSQL only (SQLite stores no vectors).
     """
     if connection.vendor != "postgresql":
         return 0
     cutoff = timezone.now() - timedelta(days=days)
+    deadline = monotonic() + budget_seconds
     forgotten = 0
     with connection.cursor() as cursor:
         while True:
@@ -424,5 +433,5 @@ def forget_old_vectors(*, days: int = STORED_VECTOR_DAYS, batch: int = FORGET_BA
                 [cutoff, batch],
             )
             forgotten += cursor.rowcount
-            if cursor.rowcount < batch:
+            if cursor.rowcount < batch or monotonic() >= deadline:
                 return forgotten

@@ -85,6 +85,13 @@ def test_the_forgetting_goes_in_batches_until_none_is_left(admin, mailbox):
     assert stored_vectors(mailbox) == 1
 
 
+def test_a_run_out_of_time_stops_after_its_batch_and_the_next_goes_on(admin, mailbox):
+    assert forget_old_vectors(batch=1, budget_seconds=0) == 1
+    assert forget_old_vectors(batch=2, budget_seconds=0) == 2
+    assert forget_old_vectors() == 1
+    assert stored_vectors(mailbox) == 1
+
+
 def test_the_forgetting_runs_on_the_beat_schedule(admin, mailbox):
     scheduled = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
