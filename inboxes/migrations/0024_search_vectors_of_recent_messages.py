@@ -10,8 +10,12 @@ The index now holds `COALESCE(search_vector, document)`: the stored vector while
 same document computed from the row once `inboxes.search.forget_old_vectors` (hourly) has set it to
 null. The trigger still fills the column on every insert and on every change of the text, so a new
 or edited message is found and ranked without computing anything. `message_search_vector_recent`
-finds the vectors to forget. Existing rows are not rewritten here: the hourly task forgets their
-vectors in batches, and `VACUUM FULL inboxes_message` (or pg_repack) gives the space back at once.
+finds the vectors to forget.
+
+Existing rows are not rewritten here: the hourly task forgets their vectors in batches (275,000 in
+21 s on the list benchmark). Each is an update, a new version of the row: until `VACUUM FULL
+inboxes_message` (or pg_repack, without its long lock) rewrites the table, the database first grows
+by the old versions (440 -> 618 MB there; 277 MB after VACUUM FULL), which new messages then reuse.
 """
 
 from django.db import migrations
