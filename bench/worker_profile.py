@@ -47,6 +47,16 @@ def main() -> None:
     parser.add_argument(
         "--no-profile", action="store_true", help="CPU figures only, without cProfile's overhead"
     )
+    parser.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="profile by this thread's CPU time (waits on PostgreSQL left out; slower) instead of wall time",
+    )
+    parser.add_argument(
+        "--show-queries",
+        action="store_true",
+        help="print the statements of the last message of each kind (to stderr)",
+    )
     parser.add_argument("--database", default="inboxhub_bench_profile")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--seed", type=int, default=4)
@@ -112,21 +122,27 @@ def main() -> None:
 
     kind_of = dict(zip(ids, (planned.kind for planned in messages), strict=True))
     queries = 0
+    shown = {max(pk for pk in ids if kind_of[pk] == kind) for kind in set(kind_of.values())}
+    current: list[int] = []
 
     def count(execute, sql, params, many, context):
         nonlocal queries
         queries += 1
+        if args.show_queries and current and current[0] in shown:
+            print(f"[{kind_of[current[0]]} #{current[0]}] {sql[:300]}", file=sys.stderr)
         return execute(sql, params, many, context)
 
     # Each row's own step, timed where the batch calls it; what is left of a batch is its assignment.
     per_message: dict[int, tuple[float, int]] = {}
     process = pipeline._process
 
-    def timed_process(inbound_id):
+    def timed_process(inbound_id, *rest):
         before, queries_before = time.thread_time(), queries
+        current[:] = [inbound_id]
         try:
-            return process(inbound_id)
+            return process(inbound_id, *rest)
         finally:
+            current.clear()
             per_message[inbound_id] = ((time.thread_time() - before) * 1000, queries - queries_before)
 
     pipeline._process = timed_process
@@ -134,7 +150,7 @@ def main() -> None:
         conversations_before = Conversation.objects.count()
     per_batch = []
     assigning, assigning_queries = 0.0, 0
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time) if args.cpu_clock else cProfile.Profile()
     with connection.execute_wrapper(count):
         for start in range(0, len(ids), args.batch):
             chunk = ids[start : start + args.batch]

@@ -111,22 +111,66 @@ def is_verified_as(verdict: AuthVerdict | None, email: str) -> bool:
     return verdict.domain == _domain_of(email)
 
 
-def member_sender(account: Account, parsed: ParsedMessage, *, verdict: AuthVerdict | None) -> MemberSender:
+def _member_with_email(account_id: int, email: str) -> Membership | None:
+    return (
+        Membership.objects.filter(account_id=account_id, user__email__iexact=email, user__is_active=True)
+        .select_related("user")
+        .first()
+    )
+
+
+class MemberAddresses:
+    """An account's active members by email, read at the first question: for one batch of mail.
+
+    The ingest pipeline makes one per account and batch and drops it with the batch (issue 18): a
+    member added or deactivated counts from the next batch. Matches as `user__email__iexact` does;
+    where that could differ from Python's case folding (an address beyond ASCII), it asks the database.
+    """
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self._by_email: dict[str, Membership] | None = None
+        self._ascii = True  # every member's address is ASCII: the dictionary answers
+
+    def get(self, email: str) -> Membership | None:
+        if self._by_email is None:
+            members = Membership.objects.filter(
+                account_id=self.account_id, user__is_active=True
+            ).select_related("user")
+            by_email: dict[str, Membership] | None = {}
+            for member in members:
+                if not member.user.email.isascii():
+                    by_email = None
+                    break
+                by_email.setdefault(member.user.email.upper(), member)
+            self._by_email = by_email if by_email is not None else {}
+            self._ascii = by_email is not None
+        if not (self._ascii and email.isascii()):
+            return _member_with_email(self.account_id, email)
+        return self._by_email.get(email.upper())
+
+
+def member_sender(
+    account: Account,
+    parsed: ParsedMessage,
+    *,
+    verdict: AuthVerdict | None,
+    members: MemberAddresses | None = None,
+) -> MemberSender:
     """Whether a message is a member's: the one check behind every trust in a member's mail (C8, G8).
 
     A From address alone is never enough: the member is trusted only when the
     sender is authenticated as the domain of their address. Anything that
     trusts a member's mail (recognising a forwarder; a reply by mail) asks here.
+    `members`: the account's, already read (the ingest pipeline's batch).
     """
     if not parsed.sender.email:
         return MemberSender(None, verified=False)
-    member = (
-        Membership.objects.filter(
-            account=account, user__email__iexact=parsed.sender.email, user__is_active=True
-        )
-        .select_related("user")
-        .first()
-    )
+    if members is not None:
+        assert members.account_id == account.pk, "members of another account"
+        member = members.get(parsed.sender.email)
+    else:
+        member = _member_with_email(account.pk, parsed.sender.email)
     return MemberSender(member, verified=member is not None and is_verified_as(verdict, parsed.sender.email))
 
 
@@ -171,7 +215,11 @@ def _forwarder_note(parsed: ParsedMessage) -> str:
 
 
 def attribute_message(
-    fallback_address: FallbackAddress | None, parsed: ParsedMessage, *, verdict: AuthVerdict | None
+    fallback_address: FallbackAddress | None,
+    parsed: ParsedMessage,
+    *,
+    verdict: AuthVerdict | None,
+    members: MemberAddresses | None = None,
 ) -> Attribution:
     """Decide whom a message is logged to: From, or a member's forward per the C8 switch (C8, C9, G6, G8).
 
@@ -196,7 +244,7 @@ def attribute_message(
         own.notes.append(f"Reply-To ({', '.join(reply_to)}) is never used to identify the sender.")
     if account is None:
         return own
-    sender = member_sender(account, parsed, verdict=verdict)
+    sender = member_sender(account, parsed, verdict=verdict, members=members)
     own.claimed_member = sender.claimed
     if sender.claimed is not None:
         own.notes.append(
@@ -368,7 +416,9 @@ class Received:
     started_conversation: bool = False
 
 
-@transaction.atomic
+# Inside a caller's transaction no savepoint of its own (two round trips a message): an error here
+# leaves that transaction to roll back whole, as the ingest pipeline's row does.
+@transaction.atomic(savepoint=False)
 def receive_message(
     inbox: Inbox,
     parsed: ParsedMessage,
@@ -377,6 +427,7 @@ def receive_message(
     inbound: InboundMessage | None = None,
     verdict: AuthVerdict | None = None,
     fallback_address: FallbackAddress | None = None,
+    members: MemberAddresses | None = None,
 ) -> Received:
     """Log one incoming message into its conversation, from the right contact (G3, G4, G6, C8, C9, G8).
 
@@ -384,7 +435,8 @@ def receive_message(
     as it is (G4); a message without one gets an id derived from its bytes.
     `verdict` is the sender authentication of the raw message; without one,
     nobody's mail is trusted as a member's. `fallback_address` is the inbox's,
-    with its account, when the caller has already looked it up.
+    with its account, and `members` the account's members, when the caller
+    has already looked them up.
     """
     account = inbox.account
     # parse_message makes its fields storable; the verdict quotes header values too (a DKIM d=, a
@@ -403,7 +455,7 @@ def receive_message(
             .select_related("account")
             .first()
         )
-    attribution = attribute_message(fallback_address, parsed, verdict=verdict)
+    attribution = attribute_message(fallback_address, parsed, verdict=verdict, members=members)
     sender = attribution.sender
     if not sender.email:
         raise CannotIngest(

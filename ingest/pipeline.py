@@ -30,22 +30,22 @@ import traceback
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from channels_conn import recipients, spool
 from channels_conn.models import FallbackAddress, InboundMessage
 from inboxes.bounces import record_delivery_report
-from inboxes.models import Conversation, Message
-from inboxes.receiving import receive_message
-from inboxes.threads import normalise_message_id, synthetic_message_id
+from inboxes.models import Conversation
+from inboxes.receiving import MemberAddresses, receive_message
 from inboxhub.lib.db import on_live_connection
 from inboxhub.lib.mail.authentication import AuthVerdict, Method, evaluate_sender
 from inboxhub.lib.mail.parsing import ParsedMessage, parse_message
 from routing.selectors import waiting_inboxes
 from routing.services import route_waiting
-from tickets.services import follow_assignees, open_ticket_for_new_conversation
+from tickets.models import TicketDefaults
+from tickets.services import follow_assignees, mail_ticket_defaults, open_ticket_for_new_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +68,46 @@ class ChannelTurnedOff(spool.CannotIngest):
         self.started = started
 
 
+class BatchLookups:
+    """What the messages of one batch look up alike, read once for the batch (issue 18).
+
+    The fallback address a recipient names (with its channel, inbox and
+    account), an account's members (whose From is a member's), an inbox's
+    ticket defaults. Made for one batch and dropped with it, so a change in
+    the settings counts from the next batch; keyed by address, account and
+    inbox, so one account's rows never answer for another account's message.
+    """
+
+    def __init__(self) -> None:
+        self._addresses: dict[str, FallbackAddress | None] = {}
+        self._members: dict[int, MemberAddresses] = {}
+        self._ticket_defaults: dict[tuple[int, int], TicketDefaults | None] = {}
+
+    def fallback_address(self, recipient: str) -> FallbackAddress | None:
+        address, _ = recipients.split_recipient(recipient)
+        if address not in self._addresses:
+            self._addresses[address] = recipients.fallback_address_for(recipient)
+        return self._addresses[address]
+
+    def members(self, account_id: int) -> MemberAddresses:
+        if account_id not in self._members:
+            self._members[account_id] = MemberAddresses(account_id)
+        return self._members[account_id]
+
+    def ticket_defaults(self, account_id: int, inbox_id: int) -> TicketDefaults | None:
+        key = (account_id, inbox_id)
+        if key not in self._ticket_defaults:
+            self._ticket_defaults[key] = mail_ticket_defaults(account_id, inbox_id)
+        return self._ticket_defaults[key]
+
+
 def process_inbound_message(inbound_id: int) -> str:
     """Claim a spooled message, ingest it, and record the outcome (G3, G5); returns the new state.
 
     Only the worker whose conditional update claims the row processes it;
     "skipped" when another has it or it is done.
     """
-    outcome, started = _process(inbound_id)
+    outcome, started = _process(inbound_id, BatchLookups())
     assign_started(started)
     return outcome
 
@@ -84,14 +117,14 @@ def _loggable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _process(inbound_id: int) -> tuple[str, list[Conversation]]:
+def _process(inbound_id: int, lookups: BatchLookups) -> tuple[str, list[Conversation]]:
     inbound = on_live_connection(lambda: spool.claim_inbound(inbound_id, timezone.now()))
     if inbound is None:
         return "skipped", []
     try:
         with transaction.atomic():
             try:
-                started = ingest_inbound(inbound)
+                started = ingest_inbound(inbound, lookups)
             except ChannelTurnedOff as turned_off:
                 # Raised after every other copy is stored, with no query failed: those commit.
                 spool.mark_failed(inbound, turned_off)
@@ -118,13 +151,14 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict[str, str]:
     deadline = time.monotonic() + settings.INGEST_BATCH_SECONDS
     outcomes: dict[str, str] = {}
     started: list[Conversation] = []
+    lookups = BatchLookups()
     for position, inbound_id in enumerate(inbound_ids):
         if position and time.monotonic() > deadline:  # the first always runs: every batch makes progress
             rest = inbound_ids[position:]
             spool.enqueue_inbound_batch(rest)
             outcomes.update((str(pk), "requeued") for pk in rest)
             break
-        outcome, new = _process(inbound_id)
+        outcome, new = _process(inbound_id, lookups)
         outcomes[str(inbound_id)] = outcome
         started += new
     assign_started(started)
@@ -162,11 +196,12 @@ def assign_waiting_everywhere(*, older_than_seconds: int = 30) -> int:
     return decided
 
 
-def ingest_inbound(inbound: InboundMessage) -> list[Conversation]:
+def ingest_inbound(inbound: InboundMessage, lookups: BatchLookups | None = None) -> list[Conversation]:
     """Parse a claimed row, authenticate its sender, receive it in each recipient's inbox (G3, G4, G8).
 
     Returns the conversations it started, for `assign_started` once committed.
     """
+    lookups = lookups or BatchLookups()
     parsed = parse_message(bytes(inbound.raw))
     verdict = authenticate_sender(inbound)
     delivered = 0
@@ -174,7 +209,7 @@ def ingest_inbound(inbound: InboundMessage) -> list[Conversation]:
     turned_off = []
     # A token-bearing recipient first, so a copy to both `support@` and `support+token@` threads.
     for recipient in sorted(inbound.rcpt_tos, key=lambda rcpt: "+" not in rcpt.split("@")[0]):
-        fallback_address = recipients.fallback_address_for(recipient)
+        fallback_address = lookups.fallback_address(recipient)
         if fallback_address is None or inbound.account_id not in (None, fallback_address.account_id):
             logger.warning("inbound #%s: %r is no longer a fallback address", inbound.pk, recipient)
             continue
@@ -186,7 +221,12 @@ def ingest_inbound(inbound: InboundMessage) -> list[Conversation]:
         delivered += 1
         with scope(account=fallback_address.account):
             conversation = _receive(
-                inbound, parsed, verdict, fallback_address=fallback_address, recipient=recipient
+                inbound,
+                parsed,
+                verdict,
+                fallback_address=fallback_address,
+                recipient=recipient,
+                lookups=lookups,
             )
         if conversation is not None:
             started.append(conversation)
@@ -216,6 +256,7 @@ def _receive(
     *,
     fallback_address: FallbackAddress,
     recipient: str,
+    lookups: BatchLookups,
 ) -> Conversation | None:
     """Store the message in one inbox; the conversation it started, with its ticket, or None (C11).
 
@@ -227,22 +268,20 @@ def _receive(
         if reply is not None:
             logger.info("inbound #%s: a bounce of reply %s (%s)", inbound.pk, reply.pk, reply.delivery_state)
             return None
-    try:
-        received = receive_message(
-            inbox,
-            parsed,
-            recipient=recipient,
-            inbound=inbound,
-            verdict=verdict,
-            fallback_address=fallback_address,
-        )
-    except IntegrityError:
-        # Another worker stored the same Message-ID first (G4); anything else is a failure.
-        message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
-        if not Message.objects.filter(account=inbox.account, inbox=inbox, message_id=message_id).exists():
-            raise
-        return None
+    # Two workers never store one Message-ID twice: `lock_thread` holds the second until the first
+    # commits, and it then finds the message (G4). Any error fails the row's attempt, to be retried.
+    received = receive_message(
+        inbox,
+        parsed,
+        recipient=recipient,
+        inbound=inbound,
+        verdict=verdict,
+        fallback_address=fallback_address,
+        members=lookups.members(inbox.account_id),
+    )
     if not received.started_conversation:
         return None
-    open_ticket_for_new_conversation(received.message.conversation)
-    return received.message.conversation
+    conversation = received.message.conversation
+    defaults = lookups.ticket_defaults(conversation.account_id, conversation.inbox_id)
+    open_ticket_for_new_conversation(conversation, defaults=defaults, started=True)
+    return conversation

@@ -107,22 +107,35 @@ def _owner_by_defaults(defaults: TicketDefaults, conversation: Conversation) -> 
     return None
 
 
+def _ticket_fields(conversation: Conversation, pipeline: Pipeline, stage: Stage, defaults: TicketDefaults):
+    now = timezone.now()
+    return {
+        "pipeline": pipeline,
+        "stage": stage,
+        "priority": defaults.priority,
+        "owner": _owner_by_defaults(defaults, conversation),
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": now if stage.is_closed else None,
+    }
+
+
 def _open_ticket(conversation: Conversation, pipeline: Pipeline, stage: Stage, defaults: TicketDefaults):
     """The conversation's ticket, created when it has none; (ticket, created)."""
     # get_or_create on the one-to-one key: a retried task or a second click finds the first ticket.
-    now = timezone.now()
     return Ticket.objects.get_or_create(
         account_id=conversation.account_id,
         conversation=conversation,
-        defaults={
-            "pipeline": pipeline,
-            "stage": stage,
-            "priority": defaults.priority,
-            "owner": _owner_by_defaults(defaults, conversation),
-            "created_at": now,
-            "updated_at": now,
-            "closed_at": now if stage.is_closed else None,
-        },
+        defaults=_ticket_fields(conversation, pipeline, stage, defaults),
+    )
+
+
+def _new_ticket(conversation: Conversation, pipeline: Pipeline, stage: Stage, defaults: TicketDefaults):
+    """The ticket of a conversation this transaction created: one INSERT, no lookup, no savepoint."""
+    return Ticket.objects.create(
+        account_id=conversation.account_id,
+        conversation=conversation,
+        **_ticket_fields(conversation, pipeline, stage, defaults),
     )
 
 
@@ -136,26 +149,47 @@ def _ticket_details(ticket: Ticket) -> dict:
     }
 
 
-# No savepoint of its own: the ingest pipeline calls it inside the message's transaction, which any
-# error here rolls back whole (a savepoint is two more round trips for every new conversation).
-@transaction.atomic(savepoint=False)
-def open_ticket_for_new_conversation(conversation: Conversation) -> Ticket | None:
-    """Make a conversation that mail just started a ticket, when its inbox says so (C11, G3).
-
-    Called by the ingest pipeline right after routing, so the conversation's
-    owner is known. Safe to call twice: the conversation keeps one ticket.
-    """
+def mail_ticket_defaults(account_id: int, inbox_id: int) -> TicketDefaults | None:
+    """The inbox's ticket defaults when mail opens tickets there, with pipeline, stage and owner (C11)."""
     defaults = (
-        TicketDefaults.objects.filter(
-            account_id=conversation.account_id, inbox_id=conversation.inbox_id, create_tickets=True
-        )
+        TicketDefaults.objects.filter(account_id=account_id, inbox_id=inbox_id, create_tickets=True)
         .select_related("pipeline", "stage", "owner")
         .first()
     )
     # A pipeline or stage deleted since the tab was saved leaves nothing to open the ticket in.
     if defaults is None or defaults.pipeline is None or defaults.stage is None:
         return None
-    ticket, created = _open_ticket(conversation, defaults.pipeline, defaults.stage, defaults)
+    return defaults
+
+
+_LOOK_UP = object()
+
+
+# No savepoint of its own: the ingest pipeline calls it inside the message's transaction, which any
+# error here rolls back whole (a savepoint is two more round trips for every new conversation).
+@transaction.atomic(savepoint=False)
+def open_ticket_for_new_conversation(
+    conversation: Conversation, *, defaults=_LOOK_UP, started: bool = False
+) -> Ticket | None:
+    """Make a conversation that mail just started a ticket, when its inbox says so (C11, G3).
+
+    Safe to call twice: the conversation keeps one ticket. `defaults`: the
+    inbox's `mail_ticket_defaults`, when the caller has read them (the ingest
+    pipeline, once a batch). `started`: the conversation was created in this
+    very transaction, so no ticket of it can exist yet: it is inserted
+    without looking for one first.
+    """
+    if defaults is _LOOK_UP:
+        defaults = mail_ticket_defaults(conversation.account_id, conversation.inbox_id)
+    if defaults is None:
+        return None
+    assert (defaults.account_id, defaults.inbox_id) == (conversation.account_id, conversation.inbox_id), (
+        "ticket defaults of another inbox"
+    )
+    if started:
+        ticket, created = _new_ticket(conversation, defaults.pipeline, defaults.stage, defaults), True
+    else:
+        ticket, created = _open_ticket(conversation, defaults.pipeline, defaults.stage, defaults)
     if created:
         record_change(None, ticket, "ticket_opened", **_ticket_details(ticket))
         created = ConversationEvent.Kind.TICKET_CREATED

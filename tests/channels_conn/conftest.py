@@ -68,7 +68,7 @@ class IngestStandIn:
         self.failure: Exception | None = None
         self.failing_ids: set[int] | None = None
 
-    def __call__(self, inbound) -> list:
+    def __call__(self, inbound, lookups=None) -> list:
         self.calls.append(inbound.pk)
         if self.failure is not None and (self.failing_ids is None or inbound.pk in self.failing_ids):
             raise self.failure

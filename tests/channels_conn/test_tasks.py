@@ -134,7 +134,7 @@ def test_a_failed_ingest_leaves_the_claimed_attempt_and_nothing_of_its_work(tran
 
     account = make_account().account
 
-    def half_done(inbound):
+    def half_done(inbound, lookups=None):
         Contact.objects.create(account=account, email="half@customer.example")
         raise ValueError("broken after the first write")
 

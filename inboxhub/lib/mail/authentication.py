@@ -606,6 +606,13 @@ def _clause(clause: Any) -> dict[str, str]:
 
 
 def _headers(raw: bytes) -> Message:
+    # The header section only: the parser reads every line of what it is given, headers only or not,
+    # and a 50 KB attachment cost it 2 ms (issue 18). Its first empty line ends the headers for the
+    # parser as well, which may stop earlier (a bare CR line) but never later.
+    ends = [end for end in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if end >= 0]
+    if ends:
+        end = min(ends)
+        raw = raw[: end + (2 if raw[end + 1 : end + 2] == b"\n" else 3)]
     return BytesHeaderParser(policy=compat32).parsebytes(raw)
 
 

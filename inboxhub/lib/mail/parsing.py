@@ -7,6 +7,7 @@ stored in PostgreSQL text and JSON: no NUL, no lone surrogate (`storable`).
 
 import codecs
 import dataclasses
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from email import errors, policy
 from email.header import decode_header
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from html import unescape
 
 import nh3
@@ -169,6 +171,43 @@ def inspect_message(parsed: ParsedMessage) -> dict:
     }
 
 
+# --- header objects, each value read once ---
+
+# Header values at most this long are kept once read: the Content-Type, -Disposition and
+# -Transfer-Encoding values that every message repeats. Longer ones (References, a long subject) are
+# a message's own and read again when asked twice.
+_CACHED_HEADER_CHARS = 256
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_header(name: str, value: str):
+    return policy.default.header_factory(name, value)
+
+
+def _header_object(name: str, value: str):
+    """`policy.default`'s header object for a value: the same immutable object for the same value.
+
+    The standard library parses a header anew each time it is read, and a message's Content-Type is
+    read a dozen times while its parts are walked: that was most of the time parsing took (issue 18).
+    """
+    if len(value) <= _CACHED_HEADER_CHARS:
+        return _cached_header(name, value)
+    return policy.default.header_factory(name, value)
+
+
+class _ReadingPolicy(EmailPolicy):
+    """`policy.default`, whose header objects come from `_header_object`."""
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name"):
+            return value
+        # As EmailPolicy does: every CR and LF out (unfolded), no other line break touched.
+        return _header_object(name, value.replace("\r", "").replace("\n", ""))
+
+
+_READING = _ReadingPolicy()
+
+
 # --- bytes to a message tree, within the MIME bomb limits (B5) ---
 
 _BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*"?([^";\r\n]+)', re.IGNORECASE)
@@ -179,7 +218,7 @@ _CONTAINER_TYPE = re.compile(rb"^content-type:[ \t]*(?:multipart|message)/", re.
 def _parse_bytes(raw: bytes, defects: list[str]) -> EmailMessage:
     raw = _within_part_limit(raw, defects)
     try:
-        return BytesParser(policy=policy.default).parsebytes(raw)
+        return BytesParser(policy=_READING).parsebytes(raw)
     except RecursionError:
         defects.append(f"parts nested deeper than {MAX_DEPTH} levels; the deeper parts were not read")
         raw = _cut_at_container(raw, MAX_DEPTH)
@@ -187,7 +226,7 @@ def _parse_bytes(raw: bytes, defects: list[str]) -> EmailMessage:
         defects.append(f"message structure unreadable ({type(error).__name__}); headers only")
         return _headers_only(raw, defects)
     try:
-        return BytesParser(policy=policy.default).parsebytes(raw)
+        return BytesParser(policy=_READING).parsebytes(raw)
     except Exception as error:
         defects.append(f"message structure unreadable ({type(error).__name__}); headers only")
         return _headers_only(raw, defects)
@@ -195,7 +234,7 @@ def _parse_bytes(raw: bytes, defects: list[str]) -> EmailMessage:
 
 def _headers_only(raw: bytes, defects: list[str]) -> EmailMessage:
     try:
-        return BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        return BytesParser(policy=_READING).parsebytes(raw, headersonly=True)
     except Exception:
         defects.append("headers unreadable")
         return EmailMessage()
@@ -453,7 +492,7 @@ def _decode_8bit(value: str, name: str, defects: list[str]) -> str:
 
 def _parsed_header(name: str, value: str, defects: list[str]):
     try:
-        return policy.default.header_factory(name, value)
+        return _header_object(name, value)
     except Exception:
         defects.append(f"{name} header unreadable")
         return None
