@@ -1,0 +1,113 @@
+"""What compacting the retained raw mail saves on bench/ingest.py's mix, and its CPU (issue 18 point 4).
+
+    .venv/bin/python bench/compact_raw.py [--messages 2000] [--seed 4]
+
+Generates bench/ingest.py's mix (plain, HTML, replies, members' forwards, 50 KB
+attachments; DKIM-signed), then for each message: `compact` with `stored` answering
+yes for the sha256 of each attachment the product's parser reads from it (what the
+message's Attachment rows hold), and `restore` with those payloads, checked to give
+the raw bytes back. No database: the spool's bytea and TOAST are left out (zlib, as a
+rough stand-in for TOAST's compression, is printed beside). Prints one JSON line:
+bytes before and after, in total and per kind, and the CPU (`thread_time`) of
+compact and restore per message, median and p95, in total and for attachment mails.
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from inboxhub.lib.mail.compact_raw import compact, restore  # noqa: E402
+from inboxhub.lib.mail.parsing import parse_message  # noqa: E402
+
+
+def bench_ingest():
+    """bench/ingest.py, whose mix this measures (loaded by path: `ingest` is also the product's app)."""
+    spec = importlib.util.spec_from_file_location("bench_ingest", BASE_DIR / "bench" / "ingest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(pct / 100 * (len(ordered) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=4)
+    args = parser.parse_args()
+
+    mix = bench_ingest()
+    messages = mix.plan_messages(
+        args.messages,
+        seed=args.seed,
+        addresses=["support@acme.in.example", "sales@acme.in.example", "help@globex.in.example"],
+        member=("Ada Lovelace", "ada@acme.example"),
+        keys=mix.generate_dkim_key(),
+    )
+    before = dict.fromkeys(mix.MIX, 0)
+    after = dict(before)
+    zlib_before = zlib_after = 0
+    compact_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
+    restore_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
+    for planned in messages:
+        raw = planned.raw
+        payloads = {hashlib.sha256(a.payload).hexdigest(): a.payload for a in parse_message(raw).attachments}
+        cpu = time.thread_time()
+        compacted = compact(raw, payloads.__contains__)
+        compact_ms[planned.kind].append((time.thread_time() - cpu) * 1000)
+        if compacted is not raw:
+            cpu = time.thread_time()
+            restored = restore(compacted, payloads.__getitem__)
+            restore_ms[planned.kind].append((time.thread_time() - cpu) * 1000)
+            assert restored == raw, planned.index
+        before[planned.kind] += len(raw)
+        after[planned.kind] += len(compacted)
+        zlib_before += len(zlib.compress(raw))
+        zlib_after += len(zlib.compress(compacted))
+
+    every_compact = [ms for values in compact_ms.values() for ms in values]
+    every_restore = [ms for values in restore_ms.values() for ms in values]
+
+    def figures(values: list[float]) -> dict:
+        if not values:
+            return {}
+        return {
+            "median": round(statistics.median(values), 3),
+            "p95": round(percentile(values, 95), 3),
+            "mean": round(statistics.mean(values), 3),
+        }
+
+    print(
+        json.dumps(
+            {
+                "messages": len(messages),
+                "kinds": {kind: len(values) for kind, values in compact_ms.items()},
+                "bytes_before": sum(before.values()),
+                "bytes_after": sum(after.values()),
+                "saved_percent": round(100 * (1 - sum(after.values()) / sum(before.values())), 1),
+                "bytes_by_kind": {kind: [before[kind], after[kind]] for kind in mix.MIX},
+                "zlib_bytes_before": zlib_before,
+                "zlib_bytes_after": zlib_after,
+                "compacted_messages": len(every_restore),
+                "compact_cpu_ms": figures(every_compact),
+                "compact_cpu_ms_attachment": figures(compact_ms["attachment"]),
+                "restore_cpu_ms_compacted": figures(every_restore),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
