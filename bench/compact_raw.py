@@ -1,13 +1,18 @@
 """What compacting the retained raw mail saves on bench/ingest.py's mix, and its CPU (issue 18 point 4).
 
-    .venv/bin/python bench/compact_raw.py [--messages 2000] [--seed 4]
+    .venv/bin/python bench/compact_raw.py [--messages 2000] [--mix issue|ingest] [--seed 4] [--postgres DSN]
 
-Generates bench/ingest.py's mix (plain, HTML, replies, members' forwards, 50 KB
-attachments; DKIM-signed), then for each message: `compact` with `stored` answering
+Generates bench/ingest.py's messages (plain, HTML, replies, members' forwards, 50 KB
+attachments; DKIM-signed) in the issue's mix, as bench/side_by_side.py's `--mix issue`
+(a third with an attachment: the corpus whose spool is 55 MB of a 76 MB database), or
+bench/ingest.py's own (`--mix ingest`, one in ten), then for each message: `compact` with `stored` answering
 yes for the sha256 of each attachment the product's parser reads from it (what the
 message's Attachment rows hold), and `restore` with those payloads, checked to give
 the raw bytes back. No database: the spool's bytea and TOAST are left out (zlib, as a
-rough stand-in for TOAST's compression, is printed beside). Prints one JSON line:
+rough stand-in for TOAST's compression, is printed beside), unless `--postgres` names
+a database: the raw and the compacted bytes then also go into two temporary tables
+there, as the spool's bytea column holds them, and their sizes (heap, TOAST and
+all) are printed. Prints one JSON line:
 bytes before and after, in total and per kind, and the CPU (`thread_time`) of
 compact and restore per message, median and p95, in total and for attachment mails.
 """
@@ -37,15 +42,41 @@ def bench_ingest():
     return module
 
 
+# bench/side_by_side.py's ISSUE_MIX: the issue's corpus, 23.8 KB a mail on average.
+ISSUE_MIX = {"plain": 7, "html": 4, "reply": 55, "forward": 2, "attachment": 32}
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[int(pct / 100 * (len(ordered) - 1))]
 
 
+def postgres_sizes(dsn: str, rows: list[tuple[bytes, bytes]]) -> dict:
+    """The two columns' tables as PostgreSQL stores them (TOAST compression included), in bytes."""
+    import psycopg
+
+    sizes = {}
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for column, index in (("raw", 0), ("compacted", 1)):
+            table = f"bench_compact_{column}"
+            connection.execute(f"CREATE TEMPORARY TABLE {table} (id serial PRIMARY KEY, raw bytea NOT NULL)")
+            # The table's name is one of two literals above, never input.
+            with connection.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO {table} (raw) VALUES (%b)", [(row[index],) for row in rows])  # noqa: S608
+            connection.execute(f"VACUUM ANALYZE {table}")
+            [[size]] = connection.execute(f"SELECT pg_total_relation_size('{table}')").fetchall()
+            sizes[f"table_bytes_{column}"] = size
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--mix", choices=["issue", "ingest"], default="issue")
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument(
+        "--postgres", help="e.g. postgres://postgres@127.0.0.1:5432/postgres (temporary tables)"
+    )
     args = parser.parse_args()
 
     mix = bench_ingest()
@@ -55,10 +86,12 @@ def main() -> None:
         addresses=["support@acme.in.example", "sales@acme.in.example", "help@globex.in.example"],
         member=("Ada Lovelace", "ada@acme.example"),
         keys=mix.generate_dkim_key(),
+        mix=ISSUE_MIX if args.mix == "issue" else None,
     )
     before = dict.fromkeys(mix.MIX, 0)
     after = dict(before)
     zlib_before = zlib_after = 0
+    stored_rows: list[tuple[bytes, bytes]] = []
     compact_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
     restore_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
     for planned in messages:
@@ -76,6 +109,7 @@ def main() -> None:
         after[planned.kind] += len(compacted)
         zlib_before += len(zlib.compress(raw))
         zlib_after += len(zlib.compress(compacted))
+        stored_rows.append((raw, compacted))
 
     every_compact = [ms for values in compact_ms.values() for ms in values]
     every_restore = [ms for values in restore_ms.values() for ms in values]
@@ -89,10 +123,12 @@ def main() -> None:
             "mean": round(statistics.mean(values), 3),
         }
 
+    table_bytes = postgres_sizes(args.postgres, stored_rows) if args.postgres else {}
     print(
         json.dumps(
             {
                 "messages": len(messages),
+                "mix": args.mix,
                 "kinds": {kind: len(values) for kind, values in compact_ms.items()},
                 "bytes_before": sum(before.values()),
                 "bytes_after": sum(after.values()),
@@ -104,6 +140,7 @@ def main() -> None:
                 "compact_cpu_ms": figures(every_compact),
                 "compact_cpu_ms_attachment": figures(compact_ms["attachment"]),
                 "restore_cpu_ms_compacted": figures(every_restore),
+                **table_bytes,
             }
         )
     )
