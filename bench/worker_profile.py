@@ -57,6 +57,7 @@ def main() -> None:
         action="store_true",
         help="print the statements of the last message of each kind (to stderr)",
     )
+    parser.add_argument("--save-profile", metavar="PATH", help="also write the profile there (pstats)")
     parser.add_argument("--database", default="inboxhub_bench_profile")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--seed", type=int, default=4)
@@ -208,6 +209,8 @@ def main() -> None:
     )
     if args.no_profile:
         return
+    if args.save_profile:
+        profile.dump_stats(args.save_profile)
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats("tottime").print_stats(args.top)

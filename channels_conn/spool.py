@@ -221,6 +221,9 @@ def connect_to_broker() -> bool:
     return True
 
 
+_NO_WAIT_FOR_DISK = "SET LOCAL synchronous_commit TO OFF"
+
+
 def commit_without_waiting_for_disk() -> None:
     """Let this transaction's COMMIT return before its WAL reaches the disk (about 4 ms of fsync saved).
 
@@ -233,7 +236,7 @@ def commit_without_waiting_for_disk() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(_NO_WAIT_FOR_DISK)
 
 
 def _stale_claim_before(now):
@@ -247,24 +250,27 @@ def claim_inbound(inbound_id: int, now) -> InboundMessage | None:
     still used up an attempt (F6); the sweep fails a row that kills every worker.
     """
     table = InboundMessage._meta.db_table
+    claim = (
+        f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608
+        "WHERE id = %s AND attempts < %s "
+        "AND (state = %s OR (state = %s AND claimed_at < %s)) RETURNING *"
+    )
+    params = [
+        State.PROCESSING,
+        now,
+        inbound_id,
+        settings.INGEST_MAX_ATTEMPTS,
+        State.RECEIVED,
+        State.PROCESSING,
+        _stale_claim_before(now),
+    ]
+    if connection.vendor == "postgresql":
+        # One round trip instead of four (BEGIN, SET LOCAL, UPDATE, COMMIT), a few a message (issue 18):
+        # statements sent together run as one transaction, committed once the last is done. The
+        # UPDATE's rows are the first result, which is what the model is read from.
+        return next(iter(InboundMessage.objects.raw(f"{claim}; {_NO_WAIT_FOR_DISK}", params)), None)
     with transaction.atomic():
-        commit_without_waiting_for_disk()
-        claimed = list(
-            InboundMessage.objects.raw(
-                f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608
-                "WHERE id = %s AND attempts < %s "
-                "AND (state = %s OR (state = %s AND claimed_at < %s)) RETURNING *",
-                [
-                    State.PROCESSING,
-                    now,
-                    inbound_id,
-                    settings.INGEST_MAX_ATTEMPTS,
-                    State.RECEIVED,
-                    State.PROCESSING,
-                    _stale_claim_before(now),
-                ],
-            )
-        )
+        claimed = list(InboundMessage.objects.raw(claim, params))
     return claimed[0] if claimed else None
 
 
@@ -274,8 +280,19 @@ def _claimed(inbound: InboundMessage):
 
 def mark_processed(inbound: InboundMessage) -> None:
     """Mark a claimed row processed, in the transaction that stores the messages it became."""
-    _claimed(inbound).update(state=State.PROCESSED, processed_at=timezone.now(), error="")
-    commit_without_waiting_for_disk()
+    if connection.vendor != "postgresql":
+        _claimed(inbound).update(state=State.PROCESSED, processed_at=timezone.now(), error="")
+        return
+    # Hand-written, with the transaction's commit setting in the same round trip: one statement of
+    # every message, and the ORM's update cost ten times its SQL's CPU (issue 18). The same
+    # conditions as `_claimed`: only the claim that is still ours.
+    table = InboundMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, processed_at = %s, error = '' "  # noqa: S608
+            f"WHERE id = %s AND state = %s AND claimed_at = %s; {_NO_WAIT_FOR_DISK}",
+            [State.PROCESSED, timezone.now(), inbound.pk, State.PROCESSING, inbound.claimed_at],
+        )
 
 
 def mark_failed(inbound: InboundMessage, exc: BaseException) -> str:

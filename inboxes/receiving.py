@@ -5,6 +5,7 @@ recipient inbox; everything here runs inside the account's scope (G3, G4,
 G6, C8, C9, G8).
 """
 
+import functools
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_conn.models import FallbackAddress, InboundMessage
@@ -31,11 +32,13 @@ from inboxes.models import (
 from inboxes.threads import (
     lock_thread,
     merge_conversation,
+    named_in_inbox,
     named_message_ids,
     normalise_message_id,
     record_thread_keys,
     synthetic_message_id,
     thread_message,
+    threading_ids,
 )
 from inboxhub.lib.html import sanitize_html
 from inboxhub.lib.mail.authentication import AuthVerdict
@@ -416,9 +419,26 @@ class Received:
     started_conversation: bool = False
 
 
-# Inside a caller's transaction no savepoint of its own (two round trips a message): an error here
-# leaves that transaction to roll back whole, as the ingest pipeline's row does.
-@transaction.atomic(savepoint=False)
+def _joins_transaction(function):
+    """Run `function` as part of the caller's transaction, or in one of its own when there is none.
+
+    No savepoint of its own inside a caller's transaction (two round trips a message, issue 18):
+    work done before an error stays for the caller to roll back, as the ingest pipeline rolls back
+    its row. Unlike `atomic(savepoint=False)`, a refusal raised before any write (CannotIngest)
+    leaves the caller's transaction usable.
+    """
+
+    @functools.wraps(function)
+    def in_transaction(*args, **kwargs):
+        if connection.in_atomic_block:
+            return function(*args, **kwargs)
+        with transaction.atomic():
+            return function(*args, **kwargs)
+
+    return in_transaction
+
+
+@_joins_transaction
 def receive_message(
     inbox: Inbox,
     parsed: ParsedMessage,
@@ -444,11 +464,13 @@ def receive_message(
     verdict = storable(verdict)
     message_id = normalise_message_id(parsed.message_id) or synthetic_message_id(parsed, inbound)
     in_reply_to, references = named_message_ids(parsed)
+    ids = threading_ids(parsed, message_id)
     # Until this transaction ends, no other worker threads a message naming any of these ids (G3, G4).
-    lock_thread(inbox, [message_id, *in_reply_to, *references])
-    existing = Message.objects.filter(account=account, inbox=inbox, message_id=message_id).first()
-    if existing is not None:
-        return Received(existing)
+    lock_thread(inbox, ids)
+    # One reading, after the lock, both for the duplicate check and for threading.
+    named = named_in_inbox(inbox, ids)
+    if any(rank == 0 and named_id == message_id for named_id, _, rank in named):
+        return Received(Message.objects.filter(account=account, inbox=inbox, message_id=message_id).get())
     if fallback_address is None:
         fallback_address = (
             FallbackAddress.objects.filter(account=account, channel__inbox=inbox)
@@ -462,7 +484,7 @@ def receive_message(
             "The sender could not be read unambiguously from the From header; "
             "the message was not logged to anyone."
         )
-    threading = thread_message(inbox, parsed, recipient=recipient, message_id=message_id)
+    threading = thread_message(inbox, parsed, recipient=recipient, message_id=message_id, named=named)
     conversation = threading.conversation
     for other in threading.merged:
         merge_conversation(conversation, other)

@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Value
 
 from channels_conn.models import InboundMessage
 from channels_conn.recipients import split_recipient
@@ -82,12 +81,51 @@ def lock_thread(inbox: Inbox, message_ids: list[str]) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
 
 
-def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str, message_id: str) -> Threading:
+def threading_ids(parsed: ParsedMessage, message_id: str) -> list[str]:
+    """The ids a message's threading looks up and locks: In-Reply-To, References, its own."""
+    in_reply_to, references = named_message_ids(parsed)
+    return list(dict.fromkeys([*in_reply_to, *references, message_id]))
+
+
+# (message_id, conversation_id, rank): rank 0 for a message of the inbox with that id, 1 for a thread
+# key naming it.
+Named = list[tuple[str, int, int]]
+
+
+def named_in_inbox(inbox: Inbox, message_ids: list[str]) -> Named:
+    """Which conversations of this inbox hold or named these ids: its messages' first, then its keys.
+
+    One hand-written statement, read on every message (issue 18): the ORM's union cost more CPU
+    than anything else in threading. Scoped to the account by its id, as the ORM would be.
+    """
+    if not message_ids:
+        return []
+    ids = ", ".join(["%s"] * len(message_ids))
+    quote = connection.ops.quote_name
+    selects = []
+    for model, rank in ((Message, 0), (ThreadKey, 1)):
+        meta = model._meta
+        column = {name: quote(meta.get_field(name).column) for name in ("account", "inbox", "message_id")}
+        selects.append(
+            f"SELECT {column['message_id']}, {quote(meta.get_field('conversation').column)}, {rank} "  # noqa: S608 - names from the models
+            f"FROM {quote(meta.db_table)} WHERE {column['account']} = %s AND {column['inbox']} = %s "
+            f"AND {column['message_id']} IN ({ids})"
+        )
+    params = [inbox.account_id, inbox.pk, *message_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{selects[0]} UNION ALL {selects[1]} ORDER BY 3", params * 2)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def thread_message(
+    inbox: Inbox, parsed: ParsedMessage, *, recipient: str, message_id: str, named: Named | None = None
+) -> Threading:
     """Find the conversation a message belongs to: reply token, In-Reply-To, References, its own
     earlier replies; or none (G3). Call it under `lock_thread` of the same ids.
 
     Every lookup is limited to this account and this inbox: another account's
     Message-ID never threads (A3), and a token that does not verify is ignored.
+    `named`: `named_in_inbox` of `threading_ids`, when the caller has read it under the lock.
     """
     notes = []
     _, token = split_recipient(recipient)
@@ -108,7 +146,7 @@ def thread_message(inbox: Inbox, parsed: ParsedMessage, *, recipient: str, messa
             )
         notes.append("The reply address carried a token that does not verify here; it was ignored.")
     in_reply_to, references = named_message_ids(parsed)
-    found, thread = _conversations_naming(inbox, [*in_reply_to, *references, message_id])
+    found, thread = _conversations_naming(inbox, [*in_reply_to, *references, message_id], named)
     chosen, threaded_by = None, Message.ThreadedBy.NEW_CONVERSATION
     for by, ids, header in (
         (Message.ThreadedBy.IN_REPLY_TO, in_reply_to, "In-Reply-To"),
@@ -139,24 +177,16 @@ def _age(conversation: Conversation) -> tuple:
 
 
 def _conversations_naming(
-    inbox: Inbox, message_ids: list[str]
+    inbox: Inbox, message_ids: list[str], named: Named | None = None
 ) -> tuple[dict[str, Conversation], list[Conversation]]:
     """Each id's conversation in this inbox (a message with that id, or one that named it), and every
-    conversation met, oldest first."""
+    conversation met, oldest first. `named`: the first reading of the ids, when already made."""
     ids = list(dict.fromkeys(message_ids))
     # A conversation met here may be merged away meanwhile by a message naming other ids of the
     # thread: its row is locked, and the lookup runs again when one went while we waited.
-    for _ in range(5):
+    for attempt in range(5):
         # One query: the messages with these ids (first), then the keys naming them.
-        own = Message.objects.filter(account=inbox.account, inbox=inbox, message_id__in=ids)
-        named = ThreadKey.objects.filter(account=inbox.account, inbox=inbox, message_id__in=ids)
-        fields = ("message_id", "conversation_id", "rank")
-        pairs = list(
-            own.annotate(rank=Value(0))
-            .values_list(*fields)
-            .union(named.annotate(rank=Value(1)).values_list(*fields), all=True)
-            .order_by("rank")
-        )
+        pairs = named if attempt == 0 and named is not None else named_in_inbox(inbox, ids)
         wanted = {conversation_id for _, conversation_id, _ in pairs}
         if not wanted:
             return {}, []
