@@ -286,7 +286,8 @@ def _cut_base64(raw, start, end, cuts, payloads, stored) -> None:
     if not _BASE64_LINE.fullmatch(text[:line]):
         return
     try:
-        payload = binascii.a2b_base64(text.replace(eol, b"") if eol else text)
+        # The lenient decoder skips the line endings itself; re-encoding below is the strict check.
+        payload = binascii.a2b_base64(text)
     except binascii.Error:
         return
     if _encode(payload, line, eol) != text:
