@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from channels_conn.models import FallbackAddress, InboundMessage
@@ -320,19 +320,26 @@ def _display_name(name: str) -> str:
     return "" if "@" in name else name[:200]
 
 
-# Inside a caller's transaction no savepoint of its own: get_or_create keeps one for its race.
+# Inside a caller's transaction no savepoint of its own beyond the one its race needs.
 @transaction.atomic(savepoint=False)
 def find_or_create_contact(account: Account, *, email: str, name: str = "") -> Contact:
     """The account's contact with this email, matched without regard to case; created when new."""
     email = email.strip().lower()
     assert email, "a contact needs an email address"
     # A merged contact's address names the contact it was merged into (H6).
-    contact, created = contact_for_address(account, email), False
+    contact = contact_for_address(account, email)
     if contact is None:
-        contact, created = Contact.objects.get_or_create(
-            account=account, email__iexact=email, defaults={"email": email, "name": _display_name(name)}
-        )
-    if not created and not contact.name and _display_name(name):
+        # No second lookup first (get_or_create's): the read above found nobody. The savepoint is
+        # for the race alone, another worker creating this address meanwhile; its contact is then
+        # committed, and the next read finds it.
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(account=account, email=email, name=_display_name(name))
+        except IntegrityError:
+            contact = contact_for_address(account, email)
+            if contact is None:
+                raise
+    if not contact.name and _display_name(name):
         contact.name = _display_name(name)
         contact.save(update_fields=["name"])
     return contact
