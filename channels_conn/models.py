@@ -130,10 +130,20 @@ class InboundMessage(models.Model):
     error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Once processed, `raw` keeps the mail without the bytes of its attachments, which its messages
+    # store as files (True; `ingest.compaction.original_raw` gives the mail back byte for byte); False:
+    # nothing to leave out, kept as received; None: not looked at yet (issue 18).
+    raw_compacted = models.BooleanField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["state", "received_at"], name="inbound_state_received"),
+            # What the compaction has yet to look at: processed rows only.
+            models.Index(
+                fields=["id"],
+                name="inbound_to_compact",
+                condition=models.Q(state="processed", raw_compacted__isnull=True),
+            ),
             # The Failed messages page of one account (G5).
             models.Index(
                 fields=["account", "state", "-received_at"],

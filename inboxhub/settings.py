@@ -277,6 +277,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-outbound": {"task": "inboxhub.tasks.sweep_outbound_task", "schedule": 60.0},
     # Every minute: hand agents' replies whose task Redis lost (or a killed worker left) back to the workers.
     "sweep-replies": {"task": "inboxes.tasks.sweep_replies_task", "schedule": 60.0},
+    # Every minute: keep processed raw mail without the attachment bytes its messages store as files.
+    "compact-spool": {"task": "ingest.tasks.compact_spool_task", "schedule": 60.0},
     # Every hour: delete the raw mail of messages processed more than SPOOL_RETENTION_DAYS ago.
     "prune-spool": {"task": "channels_conn.tasks.prune_spool_task", "schedule": 3600.0},
     # Every 10 minutes: drop "who else is here" rows of pages closed without a goodbye.

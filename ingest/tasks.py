@@ -4,7 +4,7 @@ from celery import shared_task
 
 from channels_conn import spool
 from inboxhub.lib.db import on_live_connection
-from ingest import pipeline
+from ingest import compaction, pipeline
 
 
 @shared_task(name=spool.PROCESS_TASK)
@@ -42,3 +42,9 @@ def sweep_inbound_task() -> int:
     enqueued = on_live_connection(spool.sweep_inbound)
     pipeline.assign_waiting_everywhere()
     return enqueued
+
+
+@shared_task(name="ingest.tasks.compact_spool_task")
+def compact_spool_task() -> int:
+    """Keep processed mail without the attachment bytes its messages store; scheduled every minute."""
+    return compaction.compact_processed()

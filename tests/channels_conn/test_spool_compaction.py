@@ -1,0 +1,125 @@
+"""Processed mail kept without the attachment bytes its messages store, and given back whole (issue 18)."""
+
+import io
+import os
+from email.message import EmailMessage
+from email.policy import SMTP
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_scopes import scopes_disabled
+
+from channels_conn.models import InboundMessage
+from inboxes.models import Attachment
+from ingest.compaction import MailIncomplete, compact_processed, original_raw
+from ingest.pipeline import process_inbound_message
+from ingest.tasks import compact_spool_task
+from tests.inboxes.helpers import address_of, default_inbox, raw_mail, spool
+
+pytestmark = pytest.mark.django_db
+State = InboundMessage.State
+PDF = b"%PDF-1.4\n" + os.urandom(30_000)
+
+
+@pytest.fixture
+def inbox(admin, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return default_inbox(admin.account)
+
+
+def mail_with_pdf(to: str, n: int = 1) -> bytes:
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = "Carol Customer <carol@customer.example>"
+    mail["To"] = to
+    mail["Subject"] = f"The invoice {n}"
+    mail["Message-ID"] = f"<pdf{n}@customer.example>"
+    mail.set_content("Please find the invoice attached.\n")
+    mail.add_attachment(PDF, maintype="application", subtype="pdf", filename="invoice.pdf")
+    return mail.as_bytes()
+
+
+def processed(inbox, raw: bytes) -> InboundMessage:
+    to = address_of(inbox)
+    row = spool(raw, to)
+    assert process_inbound_message(row.pk) == State.PROCESSED
+    return row
+
+
+def reloaded(row: InboundMessage) -> InboundMessage:
+    return InboundMessage.objects.get(pk=row.pk)
+
+
+def test_processed_mail_keeps_its_text_and_gives_the_attachment_back_byte_for_byte(inbox):
+    raw = mail_with_pdf(address_of(inbox))
+    row = processed(inbox, raw)
+
+    assert compact_spool_task.apply().result == 1
+
+    row = reloaded(row)
+    assert row.raw_compacted is True
+    assert len(bytes(row.raw)) < len(raw) // 10  # the PDF was nine tenths of it
+    assert b"Please find the invoice attached." in bytes(row.raw)
+    assert original_raw(row) == raw
+    assert row.size == len(raw)
+
+
+def test_the_original_is_written_out_for_inspect_email(inbox):
+    raw = mail_with_pdf(address_of(inbox))
+    row = processed(inbox, raw)
+    compact_processed()
+    out = io.BytesIO()
+    out.buffer = out  # what call_command's stdout wrapper hands on for bytes
+
+    call_command("spooled_mail", str(row.pk), stdout=out)
+
+    assert out.getvalue() == raw
+
+
+def test_mail_without_attachments_is_kept_as_received_and_looked_at_once(inbox):
+    raw = raw_mail(to=address_of(inbox))
+    row = processed(inbox, raw)
+
+    assert compact_processed() == 1
+    assert compact_processed() == 0
+
+    row = reloaded(row)
+    assert row.raw_compacted is False and bytes(row.raw) == raw and original_raw(row) == raw
+
+
+def test_failed_and_waiting_mail_is_never_compacted(inbox):
+    to = address_of(inbox)
+    waiting = spool(mail_with_pdf(to, 1), to)
+    failed = spool(mail_with_pdf(to, 2), to, state=State.FAILED)
+
+    assert compact_processed() == 0
+    assert reloaded(waiting).raw_compacted is None and reloaded(failed).raw_compacted is None
+    # Once processed, a row waiting before is compacted like the rest.
+    assert process_inbound_message(waiting.pk) == State.PROCESSED
+    assert compact_processed() == 1 and reloaded(waiting).raw_compacted is True
+
+
+def test_a_message_forging_the_compaction_line_comes_back_unchanged(inbox):
+    to = address_of(inbox)
+    forged = b'X-InboxHub-Compacted: 1 {"parts": [], "size": 0, "sha256": ""}\r\n' + mail_with_pdf(to)
+    row = processed(inbox, forged)
+
+    compact_processed()
+
+    assert original_raw(reloaded(row)) == forged
+
+
+def test_a_row_whose_attachment_is_gone_says_so_and_never_gives_other_bytes(inbox):
+    row = processed(inbox, mail_with_pdf(address_of(inbox)))
+    compact_processed()
+    with scopes_disabled():
+        Attachment.objects.all().delete()
+
+    with pytest.raises(MailIncomplete, match="cannot be given back whole"):
+        original_raw(reloaded(row))
+    with pytest.raises(CommandError, match=f"inbound #{row.pk}"):
+        call_command("spooled_mail", str(row.pk), stdout=io.BytesIO())
+
+
+def test_an_unknown_row_is_one_clear_error():
+    with pytest.raises(CommandError, match="No spooled message #999999"):
+        call_command("spooled_mail", "999999", stdout=io.BytesIO())
