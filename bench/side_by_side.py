@@ -31,8 +31,9 @@ A round runs both, one right after the other, each on a fresh database:
   process of the project with helpdesk's mail code imported (the peer has no
   daemon: get_email is a cron job). Rate: mails ÷ get_email's run.
 
-Then each side's `pg_database_size` (and growth, largest tables), attachments
-on disk, counts (conversations and messages; tickets and followups; mails
+Then each side's `pg_database_size` (and growth, largest tables), and its
+size after `VACUUM FULL` once InboxHub's compaction (every minute) has looked
+at every processed row: what each database holds. Attachments on disk, counts (conversations and messages; tickets and followups; mails
 missing; replies stored in their parent's thread) and CPU per mail: its own
 processes' by role, and the PostgreSQL backends' serving its database.
 Prints one JSON line: both rates and `ratio` (InboxHub ÷ peer),
@@ -102,6 +103,28 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def database_size(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+
+def vacuum_full(dsn: str) -> int:
+    """The database's size once every table is rewritten without dead rows: what it holds."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM FULL")
+    return database_size(dsn)
+
+
+def wait_until_compacted(dsn: str, timeout: float) -> bool:
+    """Whether every processed spool row was looked at by the compaction (ingest.compaction) in time."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            left = conn.execute(
+                "SELECT count(*) FROM channels_conn_inboundmessage "
+                "WHERE state = 'processed' AND raw_compacted IS NULL"
+            ).fetchone()[0]
+            if not left:
+                return True
+            time.sleep(1)
+    return False
 
 
 def bytes_under(path: Path) -> int:
@@ -275,6 +298,13 @@ def run_inboxhub(args, workdir: Path, corpus: dict) -> dict:
             "largest_tables_mb": largest_tables(dsn),
             "attachments_on_disk_mb": mb(bytes_under(workdir / "var" / "media")),
         }
+        # The steady state: processed mail compacted (every minute), then the space given back.
+        waited = time.monotonic()
+        figures["compacted"] = wait_until_compacted(dsn, timeout=180)
+        figures["compacted_after_s"] = round(time.monotonic() - waited, 1)
+        compaction_cpu = sum(cpu_by_role(product.process.pid).values()) - sum(cpu_after.values())
+        figures["cpu_ms_per_mail_waiting_and_compacting"] = round(1000 * compaction_cpu / len(messages), 1)
+        figures["database_mb_after_vacuum_full"] = mb(vacuum_full(dsn))
     finally:
         product.stop()
         redis.Redis.from_url(redis_url).flushdb()
@@ -579,6 +609,7 @@ def run_peer(args, workdir: Path, messages: list, peer: Peer) -> dict:
         "database_growth_mb": mb(database_size(peer.dsn) - size_before),
         "largest_tables_mb": largest_tables(peer.dsn),
         "attachments_on_disk_mb": mb(bytes_under(peer.root / "media")),
+        "database_mb_after_vacuum_full": mb(vacuum_full(peer.dsn)),
         "log": str(workdir / "get_email.log"),
     }
     return figures
