@@ -88,7 +88,7 @@ def command_of(pid: int) -> str:
 
 
 def role_of(pid: int, tree: dict[int, int], root: int) -> str:
-    """A readable name: supervisor, web, web worker, smtp, worker, worker pool, beat, sweep…"""
+    """A readable name: supervisor, web, web worker, smtp, worker, worker pool, schedule…"""
     if pid == root:
         return "supervisor"
     command = command_of(pid)
@@ -97,9 +97,9 @@ def role_of(pid: int, tree: dict[int, int], root: int) -> str:
         for word, role in (
             ("gunicorn", "web"),
             ("runsmtp", "smtp"),
+            ("runschedule", "schedule"),
             (" beat", "beat"),
             ("worker", "worker"),
-            ("sweep", "sweep"),
         ):
             if word in command:
                 return role
