@@ -33,9 +33,10 @@ A round runs both, one right after the other, each on a fresh database:
 
 Then each side's `pg_database_size` (and growth, largest tables), and its
 size after `VACUUM FULL` once InboxHub's compaction (every minute) has looked
-at every processed row: what each database holds. Attachments on disk, counts (conversations and messages; tickets and followups; mails
-missing; replies stored in their parent's thread) and CPU per mail: its own
-processes' by role, and the PostgreSQL backends' serving its database.
+at every processed row: what each database holds. Attachments on disk,
+counts (conversations and messages; tickets and followups; mails missing;
+replies stored in their parent's thread) and CPU per mail: its own processes'
+by role, and the PostgreSQL backends' serving its database.
 Prints one JSON line: both rates and `ratio` (InboxHub ÷ peer),
 `cpu_per_mail_ratio` (the peer's CPU per mail ÷ InboxHub's, PostgreSQL's
 included: what other work on the machine skews least), memory at rest and
