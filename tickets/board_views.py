@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from inboxes.permissions import visible_inboxes
+from inboxes.permissions import require_inbox_action, visible_inboxes
 from inboxhub.models import Membership
 from inboxhub.tenancy import MemberRequest, member_required
 from tickets import selectors
@@ -95,19 +95,22 @@ def create(request: MemberRequest, subdomain: str, conversation_id: int) -> Http
     return redirect("inboxes:thread", subdomain, conversation.pk)
 
 
-def _ticket_on_its_page(request: MemberRequest, ticket_id: int):
-    """A ticket the member can see (another account's, or one in an inbox they cannot see: 404)."""
+def _ticket_to_change(request: MemberRequest, ticket_id: int):
+    """A ticket the member may change: 404 for another account's or one in an inbox they cannot see,
+    403 (before reading the form) for one in an inbox they see but may not act in (B6)."""
     tickets = selectors.visible_tickets(request.member).select_related("conversation__inbox", "owner__user")
-    return get_object_or_404(tickets, pk=ticket_id)
+    ticket = get_object_or_404(tickets, pk=ticket_id)
+    require_inbox_action(request.member, ticket.conversation.inbox)
+    return ticket
 
 
 @require_POST
 @member_required
 def set_priority(request: MemberRequest, subdomain: str, ticket_id: int) -> HttpResponse:
-    ticket = _ticket_on_its_page(request, ticket_id)
+    ticket = _ticket_to_change(request, ticket_id)
     form = TicketPriorityForm(request.POST)
     if form.is_valid():
-        set_ticket_priority(ticket, form.cleaned_data["priority"], by=request.member)  # 403 without access
+        set_ticket_priority(ticket, form.cleaned_data["priority"], by=request.member)
         messages.success(request, f"Priority set to {ticket.get_priority_display()}.")
     else:
         messages.error(request, "Choose one of the priorities.")
@@ -117,12 +120,12 @@ def set_priority(request: MemberRequest, subdomain: str, ticket_id: int) -> Http
 @require_POST
 @member_required
 def set_owner(request: MemberRequest, subdomain: str, ticket_id: int) -> HttpResponse:
-    ticket = _ticket_on_its_page(request, ticket_id)
+    ticket = _ticket_to_change(request, ticket_id)
     form = TicketOwnerForm(request.POST, account=request.account)
     if not form.is_valid():
         raise Http404("No such member")  # another account's member, as a missing one (A2)
     owner = form.cleaned_data["owner"]
-    set_ticket_owner(ticket, owner, by=request.member)  # 403 without access
+    set_ticket_owner(ticket, owner, by=request.member)
     said = f"{owner.user} owns this ticket now." if owner else "This ticket has no owner now."
     messages.success(request, said)
     return redirect("inboxes:thread", subdomain, ticket.conversation_id)
