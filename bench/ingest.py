@@ -128,8 +128,12 @@ def wait_for_text(log: Path, text: str, proc: subprocess.Popen, timeout: float =
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A server of the product (or the baseline) in a session of its own, as `make run` and each
+    container start them: Linux shares the CPU between sessions first (autogroups)."""
     with log.open("wb") as output:
-        return subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            args, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop(proc: subprocess.Popen) -> None:
