@@ -537,13 +537,14 @@ class Presence(models.Model):
     """A member on a conversation's page just now, viewing or writing a reply (issue 17, "Who else is here").
 
     One row per member and conversation, written by an upsert on each heartbeat of the thread page
-    and deleted when the page is left (`inboxes/presence.py`); a row older than the expiry is ignored.
+    and marked left when the page is left (`inboxes/presence.py`); a row older than the expiry is ignored.
     In the database, not the cache: `make run` without Redis has one cache per web process.
     """
 
     class State(models.TextChoices):
         VIEWING = "viewing", "Viewing"
         TYPING = "typing", "Writing a reply"
+        LEFT = "left", "Left the page"  # shown to nobody; holds off a heartbeat that arrives late
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     member = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")

@@ -3,7 +3,7 @@
 Presence: the thread page sends a heartbeat every HEARTBEAT_SECONDS (static/js/presence.js) with
 the member's state, viewing or writing a reply; each heartbeat upserts one `Presence` row per member
 and conversation and answers with the other members there now (seen within EXPIRY_SECONDS). Leaving
-the page deletes the row. Rows live in the database, not the cache: `make run` without Redis has one
+the page marks the row left. Rows live in the database, not the cache: `make run` without Redis has one
 local-memory cache per web process, and a heartbeat is one indexed upsert and one indexed read.
 
 Crossed replies: the composer carries `seen_reply`, the newest outgoing reply the agent had seen
@@ -16,6 +16,7 @@ the same text is the same form sent twice (a double click): `ReplyAlreadySent`, 
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
@@ -28,6 +29,8 @@ HEARTBEAT_SECONDS = 10
 EXPIRY_SECONDS = 30
 # The page reports "writing a reply" for this long after the last keystroke in the reply box.
 TYPING_SECONDS = 10
+# How long a goodbye holds off the heartbeats of the same member and conversation.
+GOODBYE_HOLD_SECONDS = 5
 GONE = "gone"
 
 ADMIN_LEVELS = (Membership.Permission.SUPER_ADMIN, Membership.Permission.ACCOUNT_ADMIN)
@@ -43,7 +46,37 @@ def member_name(member: Membership | None, fallback: str = "Someone") -> str:
 
 
 def record_presence(conversation: Conversation, *, state: str, by: Membership) -> None:
-    """Note the member on the conversation now, viewing or writing a reply: one upsert."""
+    """Note the member on the conversation now, viewing or writing a reply: one upsert.
+
+    Not within GOODBYE_HOLD_SECONDS of the member leaving the page: a heartbeat sent just before
+    the goodbye can arrive after it (two requests at once), and would bring them back for the
+    whole expiry.
+    """
+    assert conversation.account_id == by.account_id, "member and conversation in different accounts"
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    table = quote(Presence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (account_id, member_id, conversation_id, state, seen_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, member_id, conversation_id) "
+            "DO UPDATE SET state = EXCLUDED.state, seen_at = EXCLUDED.seen_at "
+            f"WHERE NOT ({table}.state = %s AND {table}.seen_at > %s)",
+            [
+                by.account_id,
+                by.pk,
+                conversation.pk,
+                Presence.State(state).value,
+                now,
+                Presence.State.LEFT.value,
+                now - timedelta(seconds=GOODBYE_HOLD_SECONDS),
+            ],
+        )
+
+
+def leave_conversation(conversation: Conversation, *, by: Membership) -> None:
+    """The member left the conversation's page: gone for the others at once (the row is marked left,
+    and pruned with the others)."""
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     Presence.objects.bulk_create(
         [
@@ -51,7 +84,7 @@ def record_presence(conversation: Conversation, *, state: str, by: Membership) -
                 account_id=by.account_id,
                 member=by,
                 conversation=conversation,
-                state=Presence.State(state),
+                state=Presence.State.LEFT,
                 seen_at=timezone.now(),
             )
         ],
@@ -59,12 +92,6 @@ def record_presence(conversation: Conversation, *, state: str, by: Membership) -
         unique_fields=["account", "member", "conversation"],
         update_fields=["state", "seen_at"],
     )
-
-
-def leave_conversation(conversation: Conversation, *, by: Membership) -> None:
-    """The member left the conversation's page: gone for the others at once."""
-    assert conversation.account_id == by.account_id, "member and conversation in different accounts"
-    Presence.objects.filter(account_id=by.account_id, member=by, conversation=conversation).delete()
 
 
 def prune_presence(*, older_than_seconds: int = 3600) -> int:
@@ -108,6 +135,7 @@ def others_here(conversation: Conversation, *, viewer: Membership) -> list[Here]
         Presence.objects.filter(
             account_id=conversation.account_id, conversation=conversation, seen_at__gte=since
         )
+        .exclude(state=Presence.State.LEFT)
         .filter(_may_see(conversation.inbox))
         .exclude(member=viewer)
         .select_related("member__user")

@@ -122,7 +122,19 @@ def test_leaving_the_page_removes_the_member_at_once(admin, agent, conversation)
     assert gone.status_code == 204
     assert "Alice Admin" not in beat(agent, conversation).text
     with scopes_disabled():
-        assert not Presence.objects.filter(member=admin).exists()
+        assert list(Presence.objects.filter(member=admin).values_list("state", flat=True)) == ["left"]
+
+
+def test_a_heartbeat_arriving_after_the_goodbye_does_not_bring_the_member_back(admin, agent, conversation):
+    # The page beat and said goodbye at once; the beat's request was answered last.
+    beat(admin, conversation, "gone")
+    beat(admin, conversation)
+
+    assert "Alice Admin" not in beat(agent, conversation).text
+    # Back on the page a moment later (another tab, the back button): there again.
+    with time_machine.travel(timezone.now() + timedelta(seconds=6)):
+        beat(admin, conversation)
+        assert "Alice Admin is viewing" in beat(agent, conversation).text
 
 
 def test_the_periodic_prune_drops_pages_closed_without_a_goodbye_and_keeps_open_ones(
