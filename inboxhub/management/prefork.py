@@ -20,6 +20,7 @@ import os
 import runpy
 import sys
 import threading
+import traceback
 from importlib import import_module
 
 import django
@@ -79,8 +80,6 @@ def run_forked(command: list[str]) -> None:
         if not isinstance(exit_.code, int | None):
             print(exit_.code, file=sys.stderr)
     except BaseException:
-        import traceback
-
         traceback.print_exc()
     finally:
         with contextlib.suppress(Exception):
