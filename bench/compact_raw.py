@@ -42,15 +42,6 @@ def bench_ingest():
     return module
 
 
-# bench/side_by_side.py's ISSUE_MIX: the issue's corpus, 23.8 KB a mail on average.
-ISSUE_MIX = {"plain": 7, "html": 4, "reply": 55, "forward": 2, "attachment": 32}
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[int(pct / 100 * (len(ordered) - 1))]
-
-
 def postgres_sizes(dsn: str, rows: list[tuple[bytes, bytes]]) -> dict:
     """The two columns' tables as PostgreSQL stores them (TOAST compression included), in bytes."""
     import psycopg
@@ -86,7 +77,7 @@ def main() -> None:
         addresses=["support@acme.in.example", "sales@acme.in.example", "help@globex.in.example"],
         member=("Ada Lovelace", "ada@acme.example"),
         keys=mix.generate_dkim_key(),
-        mix=ISSUE_MIX if args.mix == "issue" else None,
+        mix=mix.ISSUE_MIX if args.mix == "issue" else None,
     )
     before = dict.fromkeys(mix.MIX, 0)
     after = dict(before)
@@ -119,7 +110,7 @@ def main() -> None:
             return {}
         return {
             "median": round(statistics.median(values), 3),
-            "p95": round(percentile(values, 95), 3),
+            "p95": round(mix.percentile(values, 95), 3),
             "mean": round(statistics.mean(values), 3),
         }
 

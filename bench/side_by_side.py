@@ -72,8 +72,6 @@ import redis
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PEER = "django-helpdesk==2.6.1"
-# Near the issue's corpus (about 900 threads, 26 KB on average): 919 threads, 23.8 KB at 2,000 mails.
-ISSUE_MIX = {"plain": 7, "html": 4, "reply": 55, "forward": 2, "attachment": 32}
 MEMBER = ("Ada Lovelace", "ada@acme.example")
 # The demo's fallback addresses, acme's default inbox first: for --skip-inboxhub (else from its database).
 DEMO_ADDRESSES = [
@@ -627,7 +625,7 @@ def plan(args, addresses: list[str]) -> list:
         addresses=addresses,
         member=MEMBER,
         keys=generate_dkim_key(),
-        mix=ISSUE_MIX if args.mix == "issue" else None,
+        mix=bench_ingest.ISSUE_MIX if args.mix == "issue" else None,
         recent_replies=args.recent_replies,
     )
     print(f"corpus: {len(messages)} mails in {time.monotonic() - started:.0f} s", file=sys.stderr)
