@@ -328,12 +328,7 @@ def test_with_redis_a_worker_per_core_sweeps_the_spool_without_a_beat_process(
 ):
     runall = start_runall("--no-demo", REDIS_URL=own_redis)
     # A message the ingress committed whose task Redis lost: only the periodic sweep hands it on.
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "shell", "-c", LEFT_IN_THE_SPOOL],
-        cwd=BASE_DIR,
-        env=runall_env(tmp_path),
-        check=True,
-    )
+    leave_a_message_in_the_spool(tmp_path)
     runall.wait_for(RUNNING)
     runall.wait_for(r"celery@\S+ ready\.", timeout=120)
     worker = runall.pid_of("worker")
@@ -344,29 +339,16 @@ def test_with_redis_a_worker_per_core_sweeps_the_spool_without_a_beat_process(
     assert autogroup_nice(worker) > autogroup_nice(runall.pid_of("web")) == 0
     runall.wait_for(r"Sending due task sweep-inbound", timeout=120)
     # Handed to a worker and tried (it names no recipient, so it waits for its retry, then fails).
-    deadline = time.monotonic() + 60
-    while spool_attempts(tmp_path) == [0]:
-        assert time.monotonic() < deadline, runall.output
-        time.sleep(0.5)
-    assert spool_attempts(tmp_path) == [1]
+    assert tried_once(runall, tmp_path)
 
 
 def test_without_redis_one_long_lived_process_keeps_the_schedule(start_runall, tmp_path):
     runall = start_runall("--no-demo")
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "shell", "-c", LEFT_IN_THE_SPOOL],
-        cwd=BASE_DIR,
-        env=runall_env(tmp_path),
-        check=True,
-    )
+    leave_a_message_in_the_spool(tmp_path)
     runall.wait_for(RUNNING)
     schedule = runall.pid_of("schedule")
     # The sweep runs on start, in-process: the message left behind is tried (and waits for its retry).
-    deadline = time.monotonic() + 60
-    while spool_attempts(tmp_path) == [0]:
-        assert time.monotonic() < deadline, runall.output
-        time.sleep(0.5)
-    assert spool_attempts(tmp_path) == [1]
+    assert tried_once(runall, tmp_path)
     # No interpreter started for it: the same process all along, no child of its own.
     assert sorted(children_of(runall.process.pid)) == sorted(
         [runall.pid_of("web"), runall.pid_of("smtp"), schedule]
@@ -382,6 +364,24 @@ raw = b"From: a@customer.example\\r\\nSubject: left behind\\r\\n\\r\\nHello\\r\\
 received_at = timezone.now() - timedelta(minutes=5)
 InboundMessage.objects.create(raw=raw, size=len(raw), rcpt_tos=[], received_at=received_at)
 """
+
+
+def leave_a_message_in_the_spool(var: Path) -> None:
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", LEFT_IN_THE_SPOOL],
+        cwd=BASE_DIR,
+        env=runall_env(var),
+        check=True,
+    )
+
+
+def tried_once(runall: Runall, var: Path) -> bool:
+    """Whether the message left in the spool was tried within a minute (attempts 0 -> 1)."""
+    deadline = time.monotonic() + 60
+    while spool_attempts(var) == [0]:
+        assert time.monotonic() < deadline, runall.output
+        time.sleep(0.5)
+    return spool_attempts(var) == [1]
 
 
 def spool_attempts(var: Path) -> list[int]:
