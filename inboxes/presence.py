@@ -52,46 +52,38 @@ def record_presence(conversation: Conversation, *, state: str, by: Membership) -
     the goodbye can arrive after it (two requests at once), and would bring them back for the
     whole expiry.
     """
-    assert conversation.account_id == by.account_id, "member and conversation in different accounts"
-    now = timezone.now()
-    quote = connection.ops.quote_name
-    table = quote(Presence._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (account_id, member_id, conversation_id, state, seen_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, member_id, conversation_id) "
-            "DO UPDATE SET state = EXCLUDED.state, seen_at = EXCLUDED.seen_at "
-            f"WHERE NOT ({table}.state = %s AND {table}.seen_at > %s)",
-            [
-                by.account_id,
-                by.pk,
-                conversation.pk,
-                Presence.State(state).value,
-                now,
-                Presence.State.LEFT.value,
-                now - timedelta(seconds=GOODBYE_HOLD_SECONDS),
-            ],
-        )
+    _upsert_presence(conversation, by, Presence.State(state), held_by_goodbye=True)
 
 
 def leave_conversation(conversation: Conversation, *, by: Membership) -> None:
     """The member left the conversation's page: gone for the others at once (the row is marked left,
     and pruned with the others)."""
+    _upsert_presence(conversation, by, Presence.State.LEFT, held_by_goodbye=False)
+
+
+def _upsert_presence(
+    conversation: Conversation, by: Membership, state: Presence.State, *, held_by_goodbye: bool
+) -> None:
+    """The member's row for the conversation set to `state` now, in one statement (PostgreSQL, SQLite).
+
+    `held_by_goodbye`: leave a row marked left within GOODBYE_HOLD_SECONDS as it is. Two requests of
+    one member at once (a heartbeat and a goodbye) each wait for the other's row: the later one sees
+    the earlier one's row and its condition is checked against it.
+    """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
-    Presence.objects.bulk_create(
-        [
-            Presence(
-                account_id=by.account_id,
-                member=by,
-                conversation=conversation,
-                state=Presence.State.LEFT,
-                seen_at=timezone.now(),
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["account", "member", "conversation"],
-        update_fields=["state", "seen_at"],
-    )
+    now = timezone.now()
+    table = connection.ops.quote_name(Presence._meta.db_table)
+    hold = f" WHERE NOT ({table}.state = %s AND {table}.seen_at > %s)" if held_by_goodbye else ""
+    params = [by.account_id, by.pk, conversation.pk, state.value, now]
+    if held_by_goodbye:
+        params += [Presence.State.LEFT.value, now - timedelta(seconds=GOODBYE_HOLD_SECONDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (account_id, member_id, conversation_id, state, seen_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, member_id, conversation_id) "
+            f"DO UPDATE SET state = EXCLUDED.state, seen_at = EXCLUDED.seen_at{hold}",
+            params,
+        )
 
 
 def prune_presence(*, older_than_seconds: int = 3600) -> int:

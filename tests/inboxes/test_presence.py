@@ -57,6 +57,26 @@ def beat(member, conversation, state="viewing"):
     return client.post(presence_url(conversation), {"state": state})
 
 
+def beats_at_once(member, conversation, *states) -> list[int]:
+    """Post each state from a thread of its own, released together; the answers' status codes."""
+    start = threading.Barrier(len(states))
+    answers = []
+
+    def request(state):
+        start.wait()
+        try:
+            answers.append(beat(member, conversation, state).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request, args=(state,)) for state in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers
+
+
 def replied(member, conversation, body="We shipped it today.") -> Message:
     """A reply `member` sent from the thread, as the service stores it."""
     with scopes_disabled(), TestCase.captureOnCommitCallbacks(execute=True):
@@ -135,6 +155,23 @@ def test_a_heartbeat_arriving_after_the_goodbye_does_not_bring_the_member_back(a
     with time_machine.travel(timezone.now() + timedelta(seconds=6)):
         beat(admin, conversation)
         assert "Alice Admin is viewing" in beat(agent, conversation).text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_and_a_goodbye_at_the_same_moment_leave_the_member_gone(admin, agent, conversation):
+    """Whichever of the two requests the database takes first, the member is gone: a beat first is
+    overwritten by the goodbye, a beat second is held off by it. Every other round starts with no row,
+    so both requests also race to insert it."""
+    for round_number in range(12):
+        if round_number % 2 == 0:
+            with scopes_disabled():
+                Presence.objects.filter(member=admin).delete()
+        answers = beats_at_once(admin, conversation, "viewing", "gone")
+
+        assert sorted(answers) == [200, 204]
+        with scopes_disabled():
+            assert list(Presence.objects.filter(member=admin).values_list("state", flat=True)) == ["left"]
+        assert "Alice Admin" not in beat(agent, conversation).text
 
 
 def test_the_periodic_prune_drops_pages_closed_without_a_goodbye_and_keeps_open_ones(
