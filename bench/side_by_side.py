@@ -304,6 +304,7 @@ def run_inboxhub(args, workdir: Path, corpus: dict) -> dict:
         compaction_cpu = sum(cpu_by_role(product.process.pid).values()) - sum(cpu_after.values())
         figures["cpu_ms_per_mail_waiting_and_compacting"] = round(1000 * compaction_cpu / len(messages), 1)
         figures["database_mb_after_vacuum_full"] = mb(vacuum_full(dsn))
+        figures["largest_tables_mb_after_vacuum_full"] = largest_tables(dsn)
     finally:
         product.stop()
         redis.Redis.from_url(redis_url).flushdb()

@@ -131,8 +131,8 @@ class InboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     # Once processed, `raw` keeps the mail without the bytes of its attachments, which its messages
-    # store as files (True; `ingest.compaction.original_raw` gives the mail back byte for byte); False:
-    # nothing to leave out, kept as received; None: not looked at yet (issue 18).
+    # store as files, deflated (True; `ingest.compaction.original_raw` gives the mail back byte for
+    # byte); False: nothing to save, kept as received; None: not looked at yet (issue 18).
     raw_compacted = models.BooleanField(null=True, blank=True)
 
     class Meta:

@@ -1,13 +1,13 @@
-"""The spool's processed mail kept without its attachments' bytes, and given back whole (issue 18).
+"""The spool's processed mail kept without its attachments' bytes, deflated, and given back whole (issue 18).
 
 Once a spool row is processed, its messages hold each attachment as a file with
 its sha256, and the row's raw mail holds the same bytes again, base64-encoded:
 on the benchmark mix 90 % of the retained spool. `compact_processed` (every
 minute, on the beat schedule) rewrites each processed row's raw mail without the
-attachment bodies its messages stored (`inboxhub.lib.mail.compact_raw`: byte
-for byte, or not at all); `original_raw` gives the mail back as received, from
-the attachments' files. Rows waiting, being processed or failed keep their mail
-as received: they are what the pipeline reads.
+attachment bodies its messages stored, deflated (`inboxhub.lib.mail.compact_raw.pack`:
+byte for byte, or not at all; the rest of the spool halves again); `original_raw`
+gives the mail back as received, from the attachments' files. Rows waiting, being
+processed or failed keep their mail as received: they are what the pipeline reads.
 
 An attachment's file is then the only copy of its bytes while the row is
 retained: a row whose attachment is gone can no longer give its mail back
@@ -22,7 +22,7 @@ from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
 from inboxes.models import Attachment
-from inboxhub.lib.mail.compact_raw import RestoreError, compact, restore
+from inboxhub.lib.mail.compact_raw import RestoreError, pack, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +60,18 @@ def _compact_batch(batch: int) -> int:
         whole = []
         for row in rows:
             raw = bytes(row.raw)
-            compacted = _compacted(row.pk, raw, stored[row.pk]) if stored[row.pk] else raw
-            if compacted == raw:
+            packed = _packed(row.pk, raw, stored[row.pk])
+            if packed == raw:
                 whole.append(row.pk)
             else:
-                InboundMessage.objects.filter(pk=row.pk).update(raw=compacted, raw_compacted=True)
+                InboundMessage.objects.filter(pk=row.pk).update(raw=packed, raw_compacted=True)
         InboundMessage.objects.filter(pk__in=whole).update(raw_compacted=False)
     return len(rows)
 
 
-def _compacted(inbound_id: int, raw: bytes, stored: set[str]) -> bytes:
+def _packed(inbound_id: int, raw: bytes, stored: set[str]) -> bytes:
     try:
-        return compact(raw, stored.__contains__)
+        return pack(raw, stored.__contains__)
     except Exception:
         # A bug here must not cost a byte: the row keeps its mail as received.
         logger.exception("inbound #%s: compacting its raw mail failed; kept as received", inbound_id)
@@ -97,6 +97,6 @@ def original_raw(row: InboundMessage) -> bytes:
 
     with scopes_disabled():
         try:
-            return restore(raw, load)
+            return unpack(raw, load)
         except RestoreError as exc:
             raise MailIncomplete(f"inbound #{row.pk}: its mail cannot be given back whole: {exc}") from exc

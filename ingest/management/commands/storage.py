@@ -1,4 +1,4 @@
-"""Print what each account stores: raw mail in the spool, messages and attachments (issue 18).
+"""Print what each account stores: raw mail in the spool (as received, as kept), messages and attachments.
 
 On PostgreSQL, also the search vectors messages still store (`inboxes.search.STORED_VECTOR_DAYS`) and
 the largest tables, each with its TOAST and its indexes.
@@ -36,12 +36,13 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report))
             return
         self.stdout.write(
-            f"{'account':<24}{'spool rows':>11}{'spool MB':>10}{'messages':>10}{'text MB':>9}"
+            f"{'account':<24}{'spool rows':>11}{'spool MB':>10}{'kept MB':>9}{'messages':>10}{'text MB':>9}"
             f"{'files':>8}{'files MB':>10}{'vectors MB':>12}"
         )
         for row in report["accounts"]:
             self.stdout.write(
                 f"{row['account']:<24}{row['spool_rows']:>11}{row['spool_bytes'] / MB:>10.1f}"
+                f"{row['spool_kept_bytes'] / MB:>9.1f}"
                 f"{row['messages']:>10}{row['text_bytes'] / MB:>9.1f}"
                 f"{row['attachments']:>8}{row['attachment_bytes'] / MB:>10.1f}"
                 f"{row['search_vector_bytes'] / MB:>12.1f}"
@@ -59,6 +60,8 @@ class Command(BaseCommand):
     def per_account(self) -> list[dict]:
         with scopes_disabled():  # a report across accounts, read by the operator
             spool = _by_account(InboundMessage.objects, rows=Count("pk"), bytes=Sum("size"))
+            # What the spool keeps of it: processed mail compacted and deflated (ingest.compaction).
+            kept = _by_account(InboundMessage.objects, rows=Count("pk"), bytes=Sum(Length("raw")))
             messages = _by_account(
                 Message.objects, rows=Count("pk"), bytes=Sum(Length("text") + Length("html"))
             )
@@ -70,6 +73,7 @@ class Command(BaseCommand):
                 "account": subdomain,
                 "spool_rows": spool.get(pk, (0, 0))[0],
                 "spool_bytes": spool.get(pk, (0, 0))[1],
+                "spool_kept_bytes": kept.get(pk, (0, 0))[1],
                 "messages": messages.get(pk, (0, 0))[0],
                 "text_bytes": messages.get(pk, (0, 0))[1],
                 "attachments": files.get(pk, (0, 0))[0],
