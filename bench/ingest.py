@@ -1,13 +1,14 @@
 """Ingestion benchmark (issues 4 and 8): real runsmtp and Celery workers, concurrent SMTP clients.
 
-    .venv/bin/python bench/ingest.py [--clients 8] [--messages 2000] [--rate 50] [--auth on|off]
+    .venv/bin/python bench/ingest.py [--clients 8] [--messages 2000] [--rate 50] [--auth on|off] [--pairs 4]
 
 Re-creates the database `inboxhub_bench`, migrates it and seeds the demo
 accounts; starts `manage.py runsmtp` and `celery -A inboxhub worker` on a Redis
 database of its own; N client threads send M generated messages (plain, HTML,
-replies, members' forwards, 50 KB attachments); then measures the same
-messages against a baseline server that only inserts them into one table
-(bench/baseline_smtp.py). Prints one JSON line; bench/README.md explains it.
+replies, members' forwards, 50 KB attachments) to it and the same messages to
+a baseline server that only inserts them into one table (bench/baseline_smtp.py),
+alternating between the two in pairs of short segments (ABBA) within each round.
+Prints one JSON line; bench/README.md explains it.
 """
 
 import argparse
@@ -20,11 +21,13 @@ import random
 import signal
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -36,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dkim
 import psycopg
 import redis
+from psycopg import sql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -52,6 +56,8 @@ HELO = "mta.bench.example"
 MIX = {"plain": 35, "html": 20, "reply": 20, "forward": 15, "attachment": 10}
 # Near issue 18's corpus (about 900 threads, 26 KB on average): 919 threads, 23.8 KB at 2,000 mails.
 ISSUE_MIX = {"plain": 7, "html": 4, "reply": 55, "forward": 2, "attachment": 32}
+# Message-IDs of the mail that warms the servers up before the clock; no figure counts them.
+WARMUP_PREFIX = "warmup"
 # A reply "to a recent message" answers one of the messages sent at most this many mails before it.
 RECENT_WINDOW = 20
 WORDS = [
@@ -242,6 +248,7 @@ def plan_messages(
     keys: Key,
     mix: dict[str, int] | None = None,
     recent_replies: float = 0.0,
+    prefix: str = "bench",
 ):
     """M messages in sending order; generated before the clock starts (signing costs RSA time).
 
@@ -279,7 +286,7 @@ def plan_messages(
             name, sender = member
             rcpt = addresses[0]
         domain = sender.rsplit("@", 1)[1]
-        message_id = f"bench-{run}-{index}@{domain}"
+        message_id = f"{prefix}-{run}-{index}@{domain}"
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"] = formataddr((name, sender))
         msg["To"] = rcpt
@@ -417,7 +424,19 @@ def send_all(port: int, messages: list[Planned], *, clients: int, rate: float | 
     return results
 
 
-def rate_of(results: list[Sent | None]) -> dict:
+def accepted(results: list[Sent | None]) -> int:
+    return sum(1 for r in results if r and r.code == 250)
+
+
+def sending_time(results: list[Sent | None]) -> float:
+    """From the first MAIL to the last 250 (0 when nothing was accepted)."""
+    answered = [r.answered for r in results if r and r.code == 250]
+    return max(answered) - min(r.started for r in results if r) if answered else 0.0
+
+
+def rate_of(results: list[Sent | None], segments: list[range] | None = None) -> dict:
+    """Accepted messages per second of sending; with `segments` (index ranges sent one after the
+    other, with pauses between), the time is the sum of each segment's own."""
     accepted = [r for r in results if r and r.code == 250]
     codes: dict[str, int] = {}
     for r in results:
@@ -425,7 +444,7 @@ def rate_of(results: list[Sent | None]) -> dict:
         codes[key] = codes.get(key, 0) + 1
     if not accepted:
         return {"accepted": 0, "codes": codes, "accepted_per_s": 0.0}
-    elapsed = max(r.answered for r in accepted) - min(r.started for r in results if r)
+    elapsed = sum(sending_time(results[s.start : s.stop]) for s in segments or [range(len(results))])
     session_times = sorted(r.answered - r.started for r in accepted)
     return {
         "accepted": len(accepted),
@@ -464,30 +483,45 @@ def wait_processed(dsn: str, expected: int, timeout: float) -> int:
     return done
 
 
-def end_to_end(dsn: str, messages: list[Planned], results: list[Sent | None]) -> dict:
+def end_to_end(
+    dsn: str, messages: list[Planned], results: list[Sent | None], segments: list[range] | None = None
+) -> dict:
     """Latency from the client's 250 to the spool row marked processed, by Message-ID.
 
     processed_at is written in the transaction that creates the Message
     (before that, right after it committed, which bounded the moment from above).
+    Warm-up messages (Message-IDs starting WARMUP_PREFIX) are left out of every
+    figure. With `segments`, `processed_per_s` counts each segment's time, from
+    its first MAIL to its last message processed, and not the pauses between.
     """
+    warmup = {"warmup": f"{WARMUP_PREFIX}-%"}
     with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def grouped(column: str) -> dict:
+            query = "SELECT {}, count(*) FROM inboxes_message WHERE message_id NOT LIKE %(warmup)s GROUP BY 1"
+            return dict(conn.execute(sql.SQL(query).format(sql.Identifier(column)), warmup).fetchall())
+
         rows = conn.execute(
             "SELECT m.message_id, extract(epoch FROM i.processed_at), extract(epoch FROM m.created_at) "
-            "FROM inboxes_message m JOIN channels_conn_inboundmessage i ON i.id = m.inbound_id"
+            "FROM inboxes_message m JOIN channels_conn_inboundmessage i ON i.id = m.inbound_id "
+            "WHERE m.message_id NOT LIKE %(warmup)s",
+            warmup,
         ).fetchall()
         states = dict(
-            conn.execute("SELECT state, count(*) FROM channels_conn_inboundmessage GROUP BY state").fetchall()
+            conn.execute(
+                "SELECT state, count(*) FROM channels_conn_inboundmessage i WHERE NOT EXISTS (SELECT 1 FROM "
+                "inboxes_message m WHERE m.inbound_id = i.id AND m.message_id LIKE %(warmup)s) GROUP BY 1",
+                warmup,
+            ).fetchall()
         )
-        threaded = dict(
-            conn.execute("SELECT threaded_by, count(*) FROM inboxes_message GROUP BY 1").fetchall()
-        )
-        attributed = dict(
-            conn.execute("SELECT attributed_by, count(*) FROM inboxes_message GROUP BY 1").fetchall()
-        )
-        verdicts = dict(
-            conn.execute("SELECT auth_verdict, count(*) FROM inboxes_message GROUP BY 1").fetchall()
-        )
-        conversations = conn.execute("SELECT count(*) FROM inboxes_conversation").fetchone()[0]
+        threaded = grouped("threaded_by")
+        attributed = grouped("attributed_by")
+        verdicts = grouped("auth_verdict")
+        conversations = conn.execute(
+            "SELECT count(*) FROM inboxes_conversation c WHERE NOT EXISTS (SELECT 1 "
+            "FROM inboxes_message m WHERE m.conversation_id = c.id AND m.message_id LIKE %(warmup)s)",
+            warmup,
+        ).fetchone()[0]
     visible = {message_id: float(processed) for message_id, processed, _ in rows if processed is not None}
     latencies = []
     missing = 0
@@ -498,8 +532,19 @@ def end_to_end(dsn: str, messages: list[Planned], results: list[Sent | None]) ->
             missing += 1
             continue
         latencies.append(visible[message.message_id] - sent.answered)
-    last = max(visible.values(), default=None)
-    first = min((r.started for r in results if r), default=None)
+    # Each segment's span, from its first MAIL to its last message processed; spans that overlap
+    # (workers started only after sending) count once.
+    spans = []
+    for segment in segments or [range(len(messages))]:
+        sent = messages[segment.start : segment.stop]
+        done = [visible[m.message_id] for m in sent if m.message_id in visible]
+        first = min((r.started for r in results[segment.start : segment.stop] if r), default=None)
+        if done and first is not None:
+            spans.append((first, max(done)))
+    working, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        working += max(0.0, end - max(start, reached))
+        reached = max(reached, end)
     return {
         "messages": len(rows),
         "conversations": conversations,
@@ -508,79 +553,68 @@ def end_to_end(dsn: str, messages: list[Planned], results: list[Sent | None]) ->
         "threaded_by": threaded,
         "attributed_by": attributed,
         "auth_verdicts": {k or "(none)": v for k, v in verdicts.items()},
-        "processed_per_s": round(len(visible) / (last - first), 1) if last and first else None,
+        "processed_per_s": round(len(visible) / working, 1) if working else None,
         "e2e_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "e2e_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "e2e_max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
     }
 
 
-def run_product(args, env: dict[str, str], dsn: str, messages: list[Planned], logs: Path) -> dict:
+@dataclass
+class Product:
+    port: int
+    ingress: subprocess.Popen
+    workers: list[tuple[subprocess.Popen, Path]]
+
+    def pids(self) -> list[int]:
+        return [
+            self.ingress.pid,
+            *(pid for worker, _ in self.workers for pid in [worker.pid, *children_of(worker.pid)]),
+        ]
+
+
+def start_workers(args, env: dict[str, str], logs: Path, product: Product) -> None:
+    for number in range(args.workers):
+        log = logs / f"worker{number}.log"
+        worker = start(
+            [
+                *(PYTHON, "-m", "celery", "-A", "inboxhub", "worker"),
+                *("--concurrency", str(args.concurrency), "--pool", args.pool),
+                *("-n", f"bench{number}@%h", "-l", "info"),
+                *("--without-gossip", "--without-mingle"),
+            ],
+            env,
+            log,
+        )
+        product.workers.append((worker, log))
+    for worker, log in product.workers:
+        wait_for_text(log, " ready.", worker)
+
+
+@contextlib.contextmanager
+def product_running(args, env: dict[str, str], logs: Path) -> Iterator[Product]:
+    """runsmtp, and the workers unless --workers-after-send; stopped on the way out."""
     port = free_port()
     smtp_log = logs / "runsmtp.log"
-    ingress = start(
-        [PYTHON, "manage.py", "runsmtp", "--host", "127.0.0.1", "--port", str(port)], env, smtp_log
+    product = Product(
+        port,
+        start([PYTHON, "manage.py", "runsmtp", "--host", "127.0.0.1", "--port", str(port)], env, smtp_log),
+        [],
     )
-    workers = []
-
-    def start_workers() -> None:
-        for number in range(args.workers):
-            log = logs / f"worker{number}.log"
-            worker = start(
-                [
-                    *(PYTHON, "-m", "celery", "-A", "inboxhub", "worker"),
-                    *("--concurrency", str(args.concurrency), "--pool", args.pool),
-                    *("-n", f"bench{number}@%h", "-l", "info"),
-                    *("--without-gossip", "--without-mingle"),
-                ],
-                env,
-                log,
-            )
-            workers.append((worker, log))
-        for worker, log in workers:
-            wait_for_text(log, " ready.", worker)
-
     try:
-        wait_for_port(port, ingress, smtp_log)
+        wait_for_port(port, product.ingress, smtp_log)
         if not args.workers_after_send:
-            start_workers()
-        # Warm the ingress up (imports, database connections) before taking its starting RSS.
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
-            session.ehlo(HELO)
-            session.mail(messages[0].mail_from)
-            session.rcpt(messages[0].rcpt)
-            session.rset()
-        ingress_start = memory_kib(ingress.pid)
-        results = send_all(port, messages, clients=args.clients, rate=args.rate)
-        if args.workers_after_send:
-            start_workers()
-        accepted = sum(1 for r in results if r and r.code == 250)
-        processed = wait_processed(dsn, accepted, timeout=120 + len(messages) / 5)
-        ingress_end = memory_kib(ingress.pid)
-        worker_memory = [
-            memory_kib(pid) | {"pid": pid}
-            for worker, _ in workers
-            for pid in [worker.pid, *children_of(worker.pid)]
-        ]
-        figures = rate_of(results) | end_to_end(dsn, messages, results)
-        figures["rows_done"] = processed
-        figures["ingress_rss_start_mib"] = mib(ingress_start.get("VmRSS"))
-        figures["ingress_rss_end_mib"] = mib(ingress_end.get("VmRSS"))
-        figures["ingress_rss_growth_mib"] = mib(ingress_end.get("VmRSS", 0) - ingress_start.get("VmRSS", 0))
-        figures["ingress_peak_rss_mib"] = mib(ingress_end.get("VmHWM"))
-        figures["worker_peak_rss_mib"] = mib(max((m.get("VmHWM", 0) for m in worker_memory), default=None))
-        figures["worker_processes"] = len(worker_memory)
-        failures = [r.reply for r in results if r and r.code != 250][:3]
-        if failures:
-            figures["first_failures"] = failures
-        return figures
+            start_workers(args, env, logs, product)
+        yield product
     finally:
-        for worker, _ in workers:
+        for worker, _ in product.workers:
             stop(worker)
-        stop(ingress)
+        stop(product.ingress)
 
 
-def run_baseline(args, dsn: str, messages: list[Planned], logs: Path) -> dict:
+@contextlib.contextmanager
+def baseline_running(dsn: str, logs: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+    """bench/baseline_smtp.py and its port; stopped on the way out."""
     port = free_port()
     log = logs / "baseline.log"
     server = start(
@@ -590,12 +624,135 @@ def run_baseline(args, dsn: str, messages: list[Planned], logs: Path) -> dict:
     )
     try:
         wait_for_port(port, server, log)
-        results = send_all(port, messages, clients=args.clients, rate=None)
-        figures = rate_of(results)
-        figures["peak_rss_mib"] = mib(memory_kib(server.pid).get("VmHWM"))
-        return figures
+        yield server, port
     finally:
         stop(server)
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            # utime and stime: the 12th and 13th fields after the parenthesised command name.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def wait_quiet(pids: list[int], *, pause: float, timeout: float = 20) -> None:
+    """Wait until these processes use (almost) no CPU over `pause` seconds: what a segment leaves
+    behind (the workers' assignment after their commit, the ingress's last round) is done."""
+    deadline = time.monotonic() + timeout
+    before = cpu_ticks(pids)
+    while True:
+        time.sleep(pause)
+        after = cpu_ticks(pids)
+        # Under 2 % of a core; a tick is 1/100 s on Linux.
+        if after - before <= 2 * pause or time.monotonic() > deadline:
+            return
+        before = after
+
+
+def slices(count: int, pairs: int) -> list[range]:
+    return [range(k * count // pairs, (k + 1) * count // pairs) for k in range(pairs)]
+
+
+def spread_pct(rates: list[float]) -> float | None:
+    """max − min of a side's segment rates, as a share of their median."""
+    middle = statistics.median(rates) if rates else 0
+    return round(100 * (max(rates) - min(rates)) / middle, 1) if middle else None
+
+
+def run_round(
+    args, env: dict[str, str], dsn: str, messages: list[Planned], warmup: list[Planned], logs: Path
+):
+    """Product and sink both started and warmed up, then `--pairs` pairs of segments: pair k sends
+    slice k of the messages to each side, the product first in even pairs and the sink first in
+    odd ones (ABBA), so a drift of the machine over the round weighs on both alike. The product's
+    backlog is worked off and every process quiet before each segment, as before a whole run; a
+    pair's ratio compares two segments seconds apart, and the round's figure is their median."""
+    pieces = slices(len(messages), args.pairs)
+    sides = ["inboxhub"] if args.no_baseline else ["inboxhub", "baseline"]
+    results: dict[str, list[Sent | None]] = {side: [None] * len(messages) for side in sides}
+    segment_rates: dict[str, list[float]] = {side: [] for side in sides}
+    orders = []
+    with contextlib.ExitStack() as running:
+        product = running.enter_context(product_running(args, env, logs))
+        ports = {"inboxhub": product.port}
+        sink = None
+        if not args.no_baseline:
+            sink, ports["baseline"] = running.enter_context(baseline_running(dsn, logs))
+        # Before the clock, each side's database threads connect and its code paths run once (the
+        # workers take their first tasks too); the warm-up mail counts in no figure.
+        spooled = warmed = accepted(send_all(product.port, warmup, clients=args.clients, rate=None))
+        if sink is not None:
+            send_all(ports["baseline"], warmup, clients=args.clients, rate=None)
+
+        def settle() -> None:
+            if product.workers:
+                wait_processed(dsn, spooled, timeout=120 + len(messages) / 5)
+            wait_quiet([*product.pids(), *([sink.pid] if sink else [])], pause=args.settle)
+
+        ingress_start = memory_kib(product.ingress.pid)
+        for number, piece in enumerate(pieces):
+            order = sides if number % 2 == 0 else sides[::-1]
+            orders.append(order[0])
+            for side in order:
+                settle()
+                sent = send_all(
+                    ports[side],
+                    messages[piece.start : piece.stop],
+                    clients=args.clients,
+                    rate=args.rate if side == "inboxhub" else None,
+                )
+                results[side][piece.start : piece.stop] = sent
+                segment_rates[side].append(rate_of(sent)["accepted_per_s"])
+                if side == "inboxhub":
+                    spooled += accepted(sent)
+        if args.workers_after_send:
+            start_workers(args, env, logs, product)
+        processed = wait_processed(dsn, spooled, timeout=120 + len(messages) / 5)
+        ingress_end = memory_kib(product.ingress.pid)
+        worker_memory = [memory_kib(pid) for pid in product.pids()[1:]]
+        sink_peak = memory_kib(sink.pid).get("VmHWM") if sink else None
+    ours = results["inboxhub"]
+    figures = rate_of(ours, pieces) | end_to_end(dsn, messages, ours, pieces)
+    figures["segments_per_s"] = segment_rates["inboxhub"]
+    figures["segments_spread_pct"] = spread_pct(segment_rates["inboxhub"])
+    figures["rows_done"] = processed - warmed
+    figures["ingress_rss_start_mib"] = mib(ingress_start.get("VmRSS"))
+    figures["ingress_rss_end_mib"] = mib(ingress_end.get("VmRSS"))
+    figures["ingress_rss_growth_mib"] = mib(ingress_end.get("VmRSS", 0) - ingress_start.get("VmRSS", 0))
+    figures["ingress_peak_rss_mib"] = mib(ingress_end.get("VmHWM"))
+    figures["worker_peak_rss_mib"] = mib(max((m.get("VmHWM", 0) for m in worker_memory), default=None))
+    figures["worker_processes"] = len(worker_memory)
+    failures = [r.reply for r in ours if r and r.code != 250][:3]
+    if failures:
+        figures["first_failures"] = failures
+    round_figures = {"inboxhub": figures}
+    if sink is not None:
+        baseline = rate_of(results["baseline"], pieces)
+        baseline["segments_per_s"] = segment_rates["baseline"]
+        baseline["segments_spread_pct"] = spread_pct(segment_rates["baseline"])
+        baseline["peak_rss_mib"] = mib(sink_peak)
+        round_figures["baseline"] = baseline
+        pairs = [
+            {
+                "first": first,
+                "inboxhub_per_s": ours_rate,
+                "baseline_per_s": sink_rate,
+                "pct": round(100 * ours_rate / sink_rate, 1) if sink_rate else None,
+            }
+            for first, ours_rate, sink_rate in zip(
+                orders, segment_rates["inboxhub"], segment_rates["baseline"], strict=True
+            )
+        ]
+        pcts = [pair["pct"] for pair in pairs if pair["pct"] is not None]
+        round_figures["pairs"] = pairs
+        if pcts:
+            round_figures["accepted_pct_of_baseline"] = round(statistics.median(pcts), 1)
+            round_figures["pair_pct_range"] = [min(pcts), max(pcts)]
+    return round_figures
 
 
 def main() -> None:
@@ -628,7 +785,20 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="product-then-baseline rounds, each on a fresh database; the median round is reported",
+        help="rounds, each on a fresh database with both servers started anew; the median round is reported",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=4,
+        help="a round's messages in this many slices, each sent to both sides in turn (ABBA); "
+        "a round's ratio is the median of the pairs'",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        help="before each segment, seconds in which the servers and workers use almost no CPU",
     )
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
@@ -657,6 +827,16 @@ def main() -> None:
 
     keys = generate_dkim_key()
     messages = plan_messages(args.messages, seed=args.seed, addresses=addresses, member=member, keys=keys)
+    # Two messages a client: every database thread of either server connects before the clock.
+    warmup = plan_messages(
+        2 * args.clients,
+        seed=args.seed + 1,
+        addresses=addresses,
+        member=member,
+        keys=keys,
+        mix={"plain": 1},
+        prefix=WARMUP_PREFIX,
+    )
     dns_server = None
     if args.auth == "on":
         dns_server = start_dns(keys, member_domain="acme.example")
@@ -672,15 +852,11 @@ def main() -> None:
                 fresh_database(args, env, redis_url)
             logs = workdir / f"round-{number + 1}"
             logs.mkdir()
-            figures = {"inboxhub": run_product(args, env, dsn, messages, logs)}
-            if not args.no_baseline:
-                # Right after the product, on the same machine state: only adjacent runs compare.
-                figures["baseline"] = run_baseline(args, dsn, messages, logs)
-                if figures["baseline"]["accepted_per_s"]:
-                    figures["accepted_pct_of_baseline"] = round(
-                        100 * figures["inboxhub"]["accepted_per_s"] / figures["baseline"]["accepted_per_s"], 1
-                    )
+            load = os.getloadavg()[0]
+            figures = run_round(args, env, dsn, messages, warmup, logs)
+            figures["loadavg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
             rounds.append(figures)
+            print(round_summary(number + 1, figures), file=sys.stderr, flush=True)
     finally:
         if dns_server is not None:
             dns_server.stop()
@@ -702,6 +878,8 @@ def main() -> None:
         "mix": {kind: sum(1 for m in messages if m.kind == kind) for kind in MIX},
         "dns_queries": sum(dns_server.queries.values()) if dns_server else None,
         "rounds": len(rounds),
+        "pairs_per_round": args.pairs,
+        "warmup_messages": len(warmup),
         **median,
     }
     if len(rounds) > 1:
@@ -710,6 +888,10 @@ def main() -> None:
                 "accepted_per_s": r["inboxhub"]["accepted_per_s"],
                 "baseline_accepted_per_s": r.get("baseline", {}).get("accepted_per_s"),
                 "accepted_pct_of_baseline": r.get("accepted_pct_of_baseline"),
+                "pair_pcts": [pair["pct"] for pair in r.get("pairs", [])],
+                "segments_per_s": r["inboxhub"]["segments_per_s"],
+                "baseline_segments_per_s": r.get("baseline", {}).get("segments_per_s"),
+                "loadavg_1m": r["loadavg_1m"],
                 "e2e_p99_ms": r["inboxhub"].get("e2e_p99_ms"),
             }
             for r in rounds
@@ -718,6 +900,31 @@ def main() -> None:
     output["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     output["logs"] = str(workdir)
     print(json.dumps(output))
+
+
+def round_summary(number: int, figures: dict) -> str:
+    """A round in words on stderr, while the run goes on (stdout keeps its one JSON line)."""
+    ours = figures["inboxhub"]
+    load = figures["loadavg_1m"]
+    lines = [
+        f"round {number} (load {load[0]}–{load[1]}): inboxhub {ours['accepted_per_s']}/s, "
+        f"segments {ours['segments_per_s']} (spread {ours['segments_spread_pct']} %)"
+    ]
+    if "baseline" in figures:
+        sink = figures["baseline"]
+        lines.append(
+            f"  baseline {sink['accepted_per_s']}/s, segments {sink['segments_per_s']} "
+            f"(spread {sink['segments_spread_pct']} %)"
+        )
+        lines += [
+            f"  pair {n}, {pair['first']} first: "
+            f"{pair['inboxhub_per_s']} vs {pair['baseline_per_s']}/s = {pair['pct']} %"
+            for n, pair in enumerate(figures["pairs"], 1)
+        ]
+        lines.append(
+            f"  median {figures.get('accepted_pct_of_baseline')} % (pairs {figures.get('pair_pct_range')})"
+        )
+    return "\n".join(lines)
 
 
 def fresh_database(args, env: dict[str, str], redis_url: str) -> dict:
