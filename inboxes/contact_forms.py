@@ -34,9 +34,7 @@ class ContactOwnerForm(forms.Form):
 
     def __init__(self, *args, account: Account, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["owner"].queryset = Membership.joined_members(account)
 
 
 class ContactMergeForm(forms.Form):

@@ -17,9 +17,7 @@ from inboxhub.tenancy import MemberRequest, member_required
 def search(request: MemberRequest, subdomain: str) -> HttpResponse:
     """Only inboxes the member sees are searched (B6); the filters narrow them further."""
     inboxes = list(visible_inboxes(request.member))
-    members = Membership.objects.filter(account=request.account, joined_at__isnull=False).select_related(
-        "user"
-    )
+    members = Membership.joined_members(request.account)
     form = SearchForm(
         request.GET or None,
         inboxes=inboxes,

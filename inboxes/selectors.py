@@ -292,9 +292,7 @@ def inbound_for(account: Account, inbound_id: int) -> InboundMessage | None:
 
 def assignable_members(inbox: Inbox) -> QuerySet[Membership]:
     """The members who can act in the inbox, so may be assigned its conversations (B5, B6), by name."""
-    members = Membership.objects.filter(account_id=inbox.account_id, joined_at__isnull=False).select_related(
-        "user"
-    )
+    members = Membership.joined_members(inbox.account_id)
     if inbox.access == Inbox.Access.SPECIFIC:
         granted = Q(inbox_grants__inbox=inbox) | Q(teams__inbox_grants__inbox=inbox)
         members = members.filter(granted).distinct()

@@ -48,9 +48,7 @@ class InboxAccessForm(forms.Form):
 
     def __init__(self, *args, account: Account, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["members"].queryset = Membership.joined_members(account)
         self.fields["teams"].queryset = Team.objects.filter(account=account).prefetch_related("members")
 
     def clean(self):

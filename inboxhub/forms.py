@@ -96,9 +96,7 @@ class TeamForm(forms.Form):
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
         # Only this account's members are valid choices: another account's id fails validation.
-        self.fields["members"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["members"].queryset = Membership.joined_members(account)
         self.fields["members"].label_from_instance = lambda m: f"{m.user.full_name} ({m.user.email})"
 
 

@@ -203,6 +203,11 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} ({self.account.subdomain})"
 
+    @classmethod
+    def joined_members(cls, account) -> models.QuerySet:
+        """The account's members who have joined, with their users: whom a picker offers (issue 16)."""
+        return cls.objects.filter(account=account, joined_at__isnull=False).select_related("user")
+
     @property
     def has_joined(self) -> bool:
         return self.joined_at is not None

@@ -47,9 +47,7 @@ class AssignmentRuleForm(forms.ModelForm):
     def __init__(self, *args, account, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         # Only this account's members and teams are choices: another account's id fails validation (A2).
-        self.fields["members"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["members"].queryset = Membership.joined_members(account)
         self.fields["teams"].queryset = teams_with_paid_counts(account)
         if read_only:
             for field in self.fields.values():

@@ -22,9 +22,7 @@ PAGE = "tickets/board.html"
 @require_GET
 @member_required
 def board(request: MemberRequest, subdomain: str) -> HttpResponse:
-    members = Membership.objects.filter(account=request.account, joined_at__isnull=False).select_related(
-        "user"
-    )
+    members = Membership.joined_members(request.account)
     form = TicketFilterForm(request.GET, account=request.account, members=members)
     if not form.is_valid() and "pipeline" in form.errors:
         raise Http404("No such pipeline")  # another account's pipeline, as a missing one (A2)

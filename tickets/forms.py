@@ -30,9 +30,7 @@ class TicketDefaultsForm(forms.ModelForm):
         self.fields["pipeline"].queryset = Pipeline.objects.filter(account=account)
         # Every stage of the account is a valid choice here; clean() then checks it belongs to the pipeline.
         self.fields["stage"].queryset = Stage.objects.filter(account=account).select_related("pipeline")
-        self.fields["owner"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["owner"].queryset = Membership.joined_members(account)
         self.fields["owner"].label_from_instance = lambda m: m.user.full_name or m.user.email
 
     def clean(self):
@@ -106,8 +104,4 @@ class TicketOwnerForm(forms.Form):
 
 def ticket_owner_choices(account):
     """Who may own a ticket: the account's members who have joined (issue 16), by name."""
-    return (
-        Membership.objects.filter(account=account, joined_at__isnull=False)
-        .select_related("user")
-        .order_by("user__full_name", "user__email")
-    )
+    return Membership.joined_members(account).order_by("user__full_name", "user__email")

@@ -21,9 +21,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = Membership.objects.filter(
-            account=account, joined_at__isnull=False
-        ).select_related("user")
+        self.fields["assignee"].queryset = Membership.joined_members(account)
 
 
 def _conversation(request: MemberRequest, conversation_id: int) -> Conversation:
