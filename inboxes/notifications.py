@@ -4,8 +4,9 @@ Both ways a conversation gets an assignee call `notify_assignment` inside the
 assignment's transaction: by hand (`inboxes.services.assign_conversation`) and
 automatically (`routing.services`). The mail is an OutboundEmail row written in
 that transaction, so a rolled-back assignment mails nobody, and it is handed
-to a worker only once the transaction commits (`queue_email`); the row, not the
-broker, is its copy of record. One mail per assignment; none for unassigning.
+to a worker only once the transaction commits (`queue_email`, or `queue_emails`
+for a batch of automatic assignments); the row, not the broker, is its copy of
+record. One mail per assignment; none for unassigning.
 
 The mail is plain text built from the conversation's stored fields, never from
 a message body: no customer HTML reaches it, and every value is flattened to
@@ -59,6 +60,19 @@ def notify_assignment(
     `reason` (the decision's summary, D8) the mail quotes. Call it inside the
     assignment's transaction.
     """
+    email = assignment_mail(conversation, assignee, by=by, reason=reason)
+    if email is None:
+        return None
+    return queue_email(email.account, kind=email.kind, to=email.to, subject=email.subject, body=email.body)
+
+
+def assignment_mail(
+    conversation: Conversation, assignee: Membership, *, by: Membership | None, reason: str = ""
+) -> OutboundEmail | None:
+    """The unsaved mail `notify_assignment` queues, or None when nobody is mailed.
+
+    For a batch of assignments written together: `queue_emails` stores them in one INSERT.
+    """
     assert assignee.account_id == conversation.account_id, "conversation and assignee in different accounts"
     why = assignment_mail_reason(assignee, by=by)
     if why is None or _paused.get():
@@ -81,8 +95,8 @@ def notify_assignment(
         "link": settings.SITE_URL + reverse("inboxes:thread", args=[account.subdomain, conversation.pk]),
         "settings_link": settings.SITE_URL + reverse("notification_settings", args=[account.subdomain]),
     }
-    return queue_email(
-        account,
+    return OutboundEmail(
+        account=account,
         kind=OutboundEmail.Kind.ASSIGNMENT_NOTIFICATION,
         to=assignee.user.email,
         subject=f"Assigned to you: {subject}",

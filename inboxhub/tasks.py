@@ -22,6 +22,12 @@ def deliver_outbound_email(self, outbound_id: int, account_id: int) -> str:
     )
 
 
+@shared_task(name=outbound.DELIVER_BATCH_TASK)
+def deliver_outbound_emails(outbound_ids: list[int], account_id: int) -> dict[str, int]:
+    """Send queued mails of one account over one connection; a temporary failure goes on alone."""
+    return outbound.deliver_batch(outbound_ids, account_id=account_id)
+
+
 @shared_task(name=outbound.SWEEP_TASK)
 def sweep_outbound_task() -> int:
     """Re-enqueue outbound mail whose task was lost; scheduled in CELERY_BEAT_SCHEDULE."""

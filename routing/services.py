@@ -10,11 +10,11 @@ from django.utils import timezone
 from inboxes.activity import assignment_event
 from inboxes.locking import save_inbox_settings
 from inboxes.models import Conversation, ConversationEvent
-from inboxes.notifications import notify_assignment
+from inboxes.notifications import assignment_mail
 from inboxhub.audit import record_change
 from inboxhub.lib.db import lock_row, lock_rows
 from inboxhub.models import Membership, OutboundEmail
-from inboxhub.outbound import queue_email
+from inboxhub.outbound import queue_emails
 from inboxhub.permissions import assert_same_account, require
 from routing.engine import Load, decide_for, loads_of, name_of, plan_of
 from routing.models import AssigneeState, AssignmentDecision, AssignmentRule
@@ -32,7 +32,8 @@ def route_new_conversation(conversation: Conversation) -> AssignmentDecision | N
 ROUTE_BATCH = 200
 
 
-@transaction.atomic
+# No savepoint: its callers (the ingest pipeline, the sweep) run it in a transaction of its own.
+@transaction.atomic(savepoint=False)
 def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -> list[AssignmentDecision]:
     """Decide every new conversation of an inbox still waiting for its first decision, oldest first (D2–D8).
 
@@ -53,7 +54,7 @@ def route_waiting(account_id: int, inbox_id: int, *, limit: int = ROUTE_BATCH) -
         return []
     decided = AssignmentDecision.objects.filter(account_id=account_id, conversation=OuterRef("pk"))
     waiting = lock_rows(
-        Conversation.objects.select_related("inbox", "contact__owner__user")
+        Conversation.objects.select_related("account", "inbox", "contact__owner__user")
         .filter(account_id=account_id, inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee=None)
         .exclude(Exists(decided))
         .order_by("created_at", "pk"),
@@ -74,7 +75,7 @@ def route_conversation(conversation: Conversation, *, trigger: str) -> Assignmen
     None. None too when the inbox assigns nothing automatically.
     """
     waiting = lock_row(
-        Conversation.objects.select_related("inbox", "contact__owner__user").filter(
+        Conversation.objects.select_related("account", "inbox", "contact__owner__user").filter(
             account_id=conversation.account_id, pk=conversation.pk
         )
     )
@@ -104,7 +105,7 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
         people = list({c.contact.owner_id: c.contact.owner for c in waiting if c.contact.owner}.values())
     loads = loads_of(waiting[0].inbox, people)
     snapshot = plan.snapshot(rule)
-    records, states, events = [], {}, []
+    records, states, events, mails = [], {}, [], []
     for position, conversation in enumerate(waiting):
         # A microsecond apart: the log and the tie-break keep the order the decisions were made in.
         moment = decided_at + timedelta(microseconds=position)
@@ -127,12 +128,13 @@ def _decide(rule: AssignmentRule, waiting: list[Conversation], trigger: str) -> 
                 last_assigned_at=moment,
             )
         if decision.notify_owner is not None:
-            _tell_away_owner(conversation, decision.notify_owner)
+            mails.append(_away_owner_mail(conversation, decision.notify_owner))
         elif decision.chosen is not None:
             # One mail per assignment: an away owner given the conversation already has D6's mail.
-            notify_assignment(conversation, decision.chosen, by=None, reason=decision.summary)
-    Conversation.objects.bulk_update([c for c in waiting if c.assignee_id], ["assignee"])
+            mails.append(assignment_mail(conversation, decision.chosen, by=None, reason=decision.summary))
+    _set_assignees(waiting)
     ConversationEvent.objects.bulk_create(events)  # the conversations' activity (H4)
+    queue_emails(waiting[0].account, [mail for mail in mails if mail is not None])
     AssigneeState.objects.bulk_create(
         list(states.values()),
         update_conflicts=True,
@@ -157,11 +159,23 @@ def _record(conversation: Conversation, decision, rule: dict, trigger: str, mome
     )
 
 
-def _tell_away_owner(conversation: Conversation, owner: Membership) -> None:
-    """D6: the contact's owner is away; a mail tells them a new message is waiting."""
+def _set_assignees(conversations: list[Conversation]) -> None:
+    """One UPDATE per member given some: fewer statements, and far less work, than a CASE per row."""
+    by_assignee: dict[int, list[int]] = {}
+    for conversation in conversations:
+        if conversation.assignee_id is not None:
+            by_assignee.setdefault(conversation.assignee_id, []).append(conversation.pk)
+    for assignee_id, pks in by_assignee.items():
+        Conversation.objects.filter(account_id=conversations[0].account_id, pk__in=pks).update(
+            assignee_id=assignee_id
+        )
+
+
+def _away_owner_mail(conversation: Conversation, owner: Membership) -> OutboundEmail:
+    """D6: the contact's owner is away; a mail tells them a new message is waiting (unsaved)."""
     contact = conversation.contact
-    queue_email(
-        conversation.account,
+    return OutboundEmail(
+        account=conversation.account,
         kind=OutboundEmail.Kind.OWNER_NOTIFICATION,
         to=owner.user.email,
         subject=f"New message from {contact}: {conversation.subject or '(no subject)'}",

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists
 from django.utils import timezone
 
 from inboxes.activity import name_of, record_event
@@ -316,20 +316,22 @@ def follow_assignees(decisions) -> int:
     """Tickets of conversations just assigned take the assignee as owner, where the inbox says so (C11).
 
     Their tickets were opened with the message, before the assignment was
-    decided; only a ticket still without an owner follows. How many did.
+    decided; only a ticket still without an owner follows. How many did. One
+    UPDATE per assignee, with no read first.
     """
-    assigned = {d.conversation_id: d.chosen_id for d in decisions if d.chosen_id is not None}
-    if not assigned:
-        return 0
-    follows = TicketDefaults.objects.filter(
-        account_id=OuterRef("account_id"),
-        inbox_id=OuterRef("conversation__inbox_id"),
-        owner_mode=TicketDefaults.OwnerMode.CONVERSATION_OWNER,
-    )
-    tickets = list(
-        Ticket.objects.filter(conversation_id__in=assigned, owner__isnull=True).filter(Exists(follows))
-    )
-    for ticket in tickets:
-        ticket.owner_id = assigned[ticket.conversation_id]
-    Ticket.objects.bulk_update(tickets, ["owner"])
-    return len(tickets)
+    by_assignee: dict[tuple[int, int, int], list[int]] = {}
+    for decision in decisions:
+        if decision.chosen_id is not None:
+            key = (decision.account_id, decision.inbox_id, decision.chosen_id)
+            by_assignee.setdefault(key, []).append(decision.conversation_id)
+    followed = 0
+    for (account_id, inbox_id, assignee_id), conversation_ids in by_assignee.items():
+        follows = TicketDefaults.objects.filter(
+            account_id=account_id, inbox_id=inbox_id, owner_mode=TicketDefaults.OwnerMode.CONVERSATION_OWNER
+        )
+        followed += (
+            Ticket.objects.filter(account_id=account_id, conversation_id__in=conversation_ids, owner=None)
+            .filter(Exists(follows))
+            .update(owner_id=assignee_id)
+        )
+    return followed
