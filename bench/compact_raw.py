@@ -10,11 +10,12 @@ yes for the sha256 of each attachment the product's parser reads from it (what t
 message's Attachment rows hold), and `restore` with those payloads, checked to give
 the raw bytes back. No database: the spool's bytea and TOAST are left out (zlib, as a
 rough stand-in for TOAST's compression, is printed beside), unless `--postgres` names
-a database: the raw and the compacted bytes then also go into two temporary tables
+a database: the raw, the compacted and the packed bytes then also go into temporary tables
 there, as the spool's bytea column holds them, and their sizes (heap, TOAST and
 all) are printed. Prints one JSON line:
 bytes before and after, in total and per kind, and the CPU (`thread_time`) of
-compact and restore per message, median and p95, in total and for attachment mails.
+compact and restore per message, median and p95, in total and for attachment mails;
+and the same for `pack`/`unpack` (what the spool keeps: compacted, then deflated).
 """
 
 import argparse
@@ -30,7 +31,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from inboxhub.lib.mail.compact_raw import compact, restore  # noqa: E402
+from inboxhub.lib.mail.compact_raw import compact, pack, restore, unpack  # noqa: E402
 from inboxhub.lib.mail.parsing import parse_message  # noqa: E402
 
 
@@ -42,13 +43,13 @@ def bench_ingest():
     return module
 
 
-def postgres_sizes(dsn: str, rows: list[tuple[bytes, bytes]]) -> dict:
-    """The two columns' tables as PostgreSQL stores them (TOAST compression included), in bytes."""
+def postgres_sizes(dsn: str, rows: list[tuple[bytes, bytes, bytes]]) -> dict:
+    """The three columns' tables as PostgreSQL stores them (TOAST compression included), in bytes."""
     import psycopg
 
     sizes = {}
     with psycopg.connect(dsn, autocommit=True) as connection:
-        for column, index in (("raw", 0), ("compacted", 1)):
+        for column, index in (("raw", 0), ("compacted", 1), ("packed", 2)):
             table = f"bench_compact_{column}"
             connection.execute(f"CREATE TEMPORARY TABLE {table} (id serial PRIMARY KEY, raw bytea NOT NULL)")
             # The table's name is one of two literals above, never input.
@@ -81,8 +82,10 @@ def main() -> None:
     )
     before = dict.fromkeys(mix.MIX, 0)
     after = dict(before)
-    zlib_before = zlib_after = 0
-    stored_rows: list[tuple[bytes, bytes]] = []
+    zlib_before = zlib_after = packed_bytes = 0
+    stored_rows: list[tuple[bytes, bytes, bytes]] = []
+    pack_ms: list[float] = []
+    unpack_ms: list[float] = []
     compact_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
     restore_ms: dict[str, list[float]] = {kind: [] for kind in mix.MIX}
     for planned in messages:
@@ -100,7 +103,15 @@ def main() -> None:
         after[planned.kind] += len(compacted)
         zlib_before += len(zlib.compress(raw))
         zlib_after += len(zlib.compress(compacted))
-        stored_rows.append((raw, compacted))
+        cpu = time.thread_time()
+        packed = pack(raw, payloads.__contains__)
+        pack_ms.append((time.thread_time() - cpu) * 1000)
+        if packed is not raw:
+            cpu = time.thread_time()
+            assert unpack(packed, payloads.__getitem__) == raw, planned.index
+            unpack_ms.append((time.thread_time() - cpu) * 1000)
+        packed_bytes += len(packed)
+        stored_rows.append((raw, compacted, packed))
 
     every_compact = [ms for values in compact_ms.values() for ms in values]
     every_restore = [ms for values in restore_ms.values() for ms in values]
@@ -127,6 +138,9 @@ def main() -> None:
                 "bytes_by_kind": {kind: [before[kind], after[kind]] for kind in mix.MIX},
                 "zlib_bytes_before": zlib_before,
                 "zlib_bytes_after": zlib_after,
+                "packed_bytes": packed_bytes,
+                "pack_cpu_ms": figures(pack_ms),
+                "unpack_cpu_ms": figures(unpack_ms),
                 "compacted_messages": len(every_restore),
                 "compact_cpu_ms": figures(every_compact),
                 "compact_cpu_ms_attachment": figures(compact_ms["attachment"]),
