@@ -1,8 +1,7 @@
 """State changes for pipelines, stages, ticket defaults and tickets."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Exists
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inboxes.activity import name_of, record_event
@@ -316,22 +315,30 @@ def follow_assignees(decisions) -> int:
     """Tickets of conversations just assigned take the assignee as owner, where the inbox says so (C11).
 
     Their tickets were opened with the message, before the assignment was
-    decided; only a ticket still without an owner follows. How many did. One
-    UPDATE per assignee, with no read first.
+    decided; only a ticket still without an owner follows. How many did.
     """
-    by_assignee: dict[tuple[int, int, int], list[int]] = {}
+    by_inbox: dict[tuple[int, int], dict[int, int]] = {}
     for decision in decisions:
         if decision.chosen_id is not None:
-            key = (decision.account_id, decision.inbox_id, decision.chosen_id)
-            by_assignee.setdefault(key, []).append(decision.conversation_id)
-    followed = 0
-    for (account_id, inbox_id, assignee_id), conversation_ids in by_assignee.items():
-        follows = TicketDefaults.objects.filter(
-            account_id=account_id, inbox_id=inbox_id, owner_mode=TicketDefaults.OwnerMode.CONVERSATION_OWNER
-        )
-        followed += (
-            Ticket.objects.filter(account_id=account_id, conversation_id__in=conversation_ids, owner=None)
-            .filter(Exists(follows))
-            .update(owner_id=assignee_id)
-        )
-    return followed
+            assigned = by_inbox.setdefault((decision.account_id, decision.inbox_id), {})
+            assigned[decision.conversation_id] = decision.chosen_id
+    return sum(
+        _follow(account_id, inbox_id, assigned) for (account_id, inbox_id), assigned in by_inbox.items()
+    )
+
+
+def _follow(account_id: int, inbox_id: int, assigned: dict[int, int]) -> int:
+    """One UPDATE, no read first: it runs for every batch of new conversations (issue 18)."""
+    ticket, defaults = Ticket._meta.db_table, TicketDefaults._meta.db_table
+    whens = " ".join(["WHEN %s THEN %s"] * len(assigned))
+    ids = ", ".join(["%s"] * len(assigned))
+    follow = (
+        f"UPDATE {ticket} SET owner_id = CASE conversation_id {whens} END "  # noqa: S608
+        f"WHERE account_id = %s AND conversation_id IN ({ids}) AND owner_id IS NULL AND EXISTS ("
+        f"SELECT 1 FROM {defaults} WHERE account_id = %s AND inbox_id = %s AND owner_mode = %s)"
+    )
+    params = [value for pair in assigned.items() for value in pair]
+    params += [account_id, *assigned, account_id, inbox_id, TicketDefaults.OwnerMode.CONVERSATION_OWNER]
+    with connection.cursor() as cursor:
+        cursor.execute(follow, params)
+        return cursor.rowcount
