@@ -19,9 +19,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.header import ecre as _ENCODED_WORD
 from email.utils import parsedate_to_datetime
 
-from emailforwardparser import forward_parser
+from emailforwardparser import forward_parser, regexs, utils
 
 # Bounds that keep a hostile text of many "From:" lines linear.
 MAX_CANDIDATES = 20
@@ -671,6 +672,8 @@ def _forward_by_library(text: str, *, subject: str, forward_prefix: bool, html: 
     a bare header block. Long lines are cut first: its patterns backtrack on them.
     """
     short_lines = "\n".join(line[:LIBRARY_LINE_LIMIT] for line in text[:LIBRARY_TEXT_LIMIT].split("\n"))
+    if not _library_may_find_forward(short_lines, with_subject=forward_prefix):
+        return None
     for library_subject in (None, subject) if forward_prefix else (None,):
         result = _library_metadata(short_lines, library_subject)
         original = result.email if result else None
@@ -688,6 +691,61 @@ def _forward_by_library(text: str, *, subject: str, forward_prefix: bool, html: 
             text_without_forward_header="\n\n".join(p for p in (result.message, original.body) if p),
         )
     return None
+
+
+def _library_may_find_forward(text: str, *, with_subject: bool) -> bool:
+    """False only when email-forward-parser cannot find a forward in `text` (issue 18).
+
+    It finds one only where one of its separators matches the text as it reads it, or, asked with
+    a forward subject, one of its "From:" lines: when none does, asking it changes nothing. Its
+    reading drops each non-graphic character with a Python call per character, most of the time it
+    took on a mail with no forward; here the same characters go by one `translate`. Where it would
+    decode an encoded word first, it is asked.
+    """
+    dropped = {ord(char): None for char in set(text) if not utils.is_graphic(char)}
+    text = text.translate(dropped)
+    if _ENCODED_WORD.search(text):
+        return True
+    # Then as its parse_body reads the body, before it looks for a separator.
+    text = regexs.CARRIAGE_RETURN.sub("\n", text)
+    text = regexs.BYTE_ORDER_MARK.sub("", text)
+    text = regexs.TRAILING_NON_BREAKING_SPACE.sub("", text)
+    text = regexs.NON_BREAKING_SPACE.sub(" ", text)
+    patterns = _LIBRARY_SEPARATORS + _LIBRARY_FROM_LINES if with_subject else _LIBRARY_SEPARATORS
+    return any((not required or required in text) and pattern.search(text) for required, pattern in patterns)
+
+
+def _required_text(pattern: re.Pattern) -> str:
+    """The longest run of literal characters in every match of `pattern`, or "" when none is known.
+
+    Read from the pattern's own parse: its top-level sequence (groups opened), where consecutive
+    literal characters must match consecutively. Searching for that text first is a memchr-fast
+    "cannot match" for most patterns; their `.+` parts backtrack over every line otherwise.
+    """
+    if pattern.flags & re.IGNORECASE:
+        return ""
+    try:
+        from re import _parser  # the standard library's own reading of a pattern
+
+        items = list(_parser.parse(pattern.pattern))
+        literal, group = _parser.LITERAL, _parser.SUBPATTERN
+    except Exception:
+        return ""
+    runs, run = [], ""
+    while items:
+        op, value = items.pop(0)
+        if op is literal:
+            run += chr(value)
+            continue
+        runs.append(run)
+        run = ""
+        if op is group and not value[1] & re.IGNORECASE:
+            items[:0] = list(value[3])
+    return max([*runs, run], key=len)
+
+
+_LIBRARY_SEPARATORS = [(_required_text(pattern), pattern) for pattern in regexs.SEPARATOR]
+_LIBRARY_FROM_LINES = [(_required_text(pattern), pattern) for pattern in regexs.ORIGINAL_FROM]
 
 
 def _has_sender(original: forward_parser.OriginalMetadata, *, by_subject: bool) -> bool:
