@@ -1,12 +1,14 @@
 """Mail a member about a conversation assigned to them while they are away or not signed in (issue 17).
 
-Both ways a conversation gets an assignee call `notify_assignment` inside the
-assignment's transaction: by hand (`inboxes.services.assign_conversation`) and
-automatically (`routing.services`). The mail is an OutboundEmail row written in
-that transaction, so a rolled-back assignment mails nobody, and it is handed
-to a worker only once the transaction commits (`queue_email`, or `queue_emails`
-for a batch of automatic assignments); the row, not the broker, is its copy of
-record. One mail per assignment; none for unassigning.
+Both ways a conversation gets an assignee write the mail inside the
+assignment's transaction: by hand (`inboxes.services.assign_conversation`
+calls `notify_assignment`) and automatically (`routing.services` builds each
+with `assignment_mail` and stores a batch's together). The mail is an
+OutboundEmail row written in that transaction, so a rolled-back assignment
+mails nobody, and it is handed to a worker only once the transaction commits
+(`queue_email`, or `queue_emails` for a batch: one task, one connection); the
+row, not the broker, is its copy of record. One mail per assignment; none for
+unassigning.
 
 The mail is plain text built from the conversation's stored fields, never from
 a message body: no customer HTML reaches it, and every value is flattened to
