@@ -436,6 +436,19 @@ def _insert_new_thread(conversation: Conversation, message: Message) -> None:
     _saved(message, message_id)
 
 
+def _update_last_message_at(conversation: Conversation) -> None:
+    """`save(update_fields=["last_message_at"])` by a statement made once, account filtered (issue 18)."""
+    quote = connection.ops.quote_name
+    meta = Conversation._meta
+    pk, account, last = (quote(meta.get_field(name).column) for name in ("id", "account", "last_message_at"))
+    value = meta.get_field("last_message_at").get_db_prep_save(conversation.last_message_at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {last} = %s WHERE {account} = %s AND {pk} = %s",  # noqa: S608 - names from the model
+            [value, conversation.account_id, conversation.pk],
+        )
+
+
 # --- attachments (B6, B7) ---
 
 
@@ -650,5 +663,5 @@ def receive_message(
         return Received(message, started_conversation=True)
     if conversation.last_message_at < now:
         conversation.last_message_at = now
-        conversation.save(update_fields=["last_message_at"])
+        _update_last_message_at(conversation)
     return Received(message)

@@ -80,3 +80,12 @@ def test_json_columns_hold_json_not_text(admin, inbox):
             [message.pk],
         )
         assert cursor.fetchone() == ("array", "array")
+
+
+def test_a_reply_moves_its_conversation_to_the_replys_arrival(admin, inbox):
+    first = receive(inbox, parsed(subject="Order 4711", message_id="first@customer.example"))
+    reply = receive(inbox, parsed(subject="Re: Order 4711", in_reply_to=["first@customer.example"]))
+    assert reply.conversation_id == first.conversation_id
+    with scopes_disabled():
+        conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.last_message_at == reply.created_at > first.created_at
