@@ -8,6 +8,8 @@ attachment bodies its messages stored, deflated (`inboxhub.lib.mail.compact_raw.
 byte for byte, or not at all; the rest of the spool halves again); `original_raw`
 gives the mail back as received, from the attachments' files. Rows waiting, being
 processed or failed keep their mail as received: they are what the pipeline reads.
+A run that left out VACUUM_AFTER_BYTES or more vacuums the spool's table, so the
+mail as received leaves the disk then, not when autovacuum comes (if it is on).
 
 An attachment's file is then the only copy of its bytes while the row is
 retained: a row whose attachment is gone can no longer give its mail back
@@ -17,7 +19,7 @@ retained: a row whose attachment is gone can no longer give its mail back
 import logging
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
@@ -27,6 +29,8 @@ from inboxhub.lib.mail.compact_raw import RestoreError, pack, unpack
 logger = logging.getLogger(__name__)
 
 COMPACT_BATCH = 200
+# Once a run leaves out this much (a burst of attachments, or an upgrade's backlog) it gives the space back.
+VACUUM_AFTER_BYTES = 8 * 1024 * 1024
 State = InboundMessage.State
 
 
@@ -36,13 +40,29 @@ class MailIncomplete(Exception):
 
 def compact_processed(*, batch: int = COMPACT_BATCH) -> int:
     """Compact the processed rows not looked at yet, `batch` at a time until none is left; how many."""
-    looked_at = 0
-    while count := _compact_batch(batch):
-        looked_at += count
+    looked_at = saved = 0
+    while True:
+        count, saved_in_batch = _compact_batch(batch)
+        if not count:
+            break
+        looked_at, saved = looked_at + count, saved + saved_in_batch
+    if saved >= VACUUM_AFTER_BYTES:
+        _give_space_back()
     return looked_at
 
 
-def _compact_batch(batch: int) -> int:
+def _give_space_back() -> None:
+    # The mail as received is dead once compacted, most of it in TOAST, which then holds nothing
+    # alive: VACUUM cuts it off the table's end at once (autovacuum may be a minute away, or off),
+    # and makes the rest reusable by the next mail. Cheap: pages already compacted are skipped.
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {InboundMessage._meta.db_table}")
+
+
+def _compact_batch(batch: int) -> tuple[int, int]:
+    """How many rows were looked at, and how many bytes of raw mail that left out."""
     # A sweep across accounts: each row is matched with its own messages' attachments only.
     with transaction.atomic(), scopes_disabled():
         # Locked, so a second sweep takes other rows; still processed, so a prune or retry lets go.
@@ -57,7 +77,7 @@ def _compact_batch(batch: int) -> int:
             "message__inbound_id", "sha256"
         ):
             stored[inbound_id].add(sha256)
-        whole = []
+        whole, saved = [], 0
         for row in rows:
             raw = bytes(row.raw)
             packed = _packed(row.pk, raw, stored[row.pk])
@@ -65,8 +85,9 @@ def _compact_batch(batch: int) -> int:
                 whole.append(row.pk)
             else:
                 InboundMessage.objects.filter(pk=row.pk).update(raw=packed, raw_compacted=True)
+                saved += len(raw) - len(packed)
         InboundMessage.objects.filter(pk__in=whole).update(raw_compacted=False)
-    return len(rows)
+    return len(rows), saved
 
 
 def _packed(inbound_id: int, raw: bytes, stored: set[str]) -> bytes:

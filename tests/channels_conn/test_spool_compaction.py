@@ -8,11 +8,13 @@ from email.policy import SMTP
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django_scopes import scopes_disabled
 
 from channels_conn.models import InboundMessage
 from inboxes.models import Attachment
 from inboxhub.lib.mail.compact_raw import compact
+from ingest import compaction
 from ingest.compaction import MailIncomplete, compact_processed, original_raw
 from ingest.pipeline import process_inbound_message
 from ingest.tasks import compact_spool_task
@@ -172,3 +174,24 @@ def test_storage_reports_the_spool_as_received_and_as_kept(admin, inbox):
     (row,) = [row for row in accounts if row["account"] == admin.account.subdomain]
     assert row["spool_bytes"] == len(raw)
     assert 0 < row["spool_kept_bytes"] < len(raw) // 10
+
+
+def spool_toast_bytes() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = %s",
+            [InboundMessage._meta.db_table],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_big_batch_the_mail_as_received_is_given_back_to_the_disk(inbox, monkeypatch):
+    monkeypatch.setattr(compaction, "VACUUM_AFTER_BYTES", 2 * len(PDF))  # two mails' attachments
+    for n in (1, 2):
+        processed(inbox, mail_with_pdf(address_of(inbox), n))
+    assert spool_toast_bytes() > 2 * len(PDF)
+
+    assert compact_processed() == 2
+
+    assert spool_toast_bytes() == 0  # the PDFs' base64 is gone from the spool's TOAST, not only dead
