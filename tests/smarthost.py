@@ -46,9 +46,9 @@ def use_smarthost(settings, port: int) -> None:
 
 
 @contextmanager
-def smarthost(settings) -> Iterator[Smarthost]:
-    """A running Smarthost, configured as the outbound mail server until the block ends."""
-    handler = Smarthost()
+def smarthost(settings, handler: Smarthost | None = None) -> Iterator[Smarthost]:
+    """A running Smarthost (or `handler`), configured as the outbound mail server until the block ends."""
+    handler = handler or Smarthost()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     use_smarthost(settings, controller.port)

@@ -5,11 +5,7 @@ failure tried again on its own, a refusal recorded with the server's words.
 A real SMTP server on loopback stands in for the smarthost.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -23,7 +19,7 @@ from routing.models import AssignmentRule
 from routing.services import route_waiting
 from tests.channels_conn.conftest import free_port
 from tests.factories import MembershipFactory
-from tests.smarthost import Smarthost, use_smarthost
+from tests.smarthost import Smarthost, smarthost, use_smarthost
 
 AGENTS = ["bob@alpha.example", "dee@alpha.example", "eve@alpha.example"]
 USER_UNKNOWN = "550 5.1.1 <dee@alpha.example>: Recipient address rejected: User unknown"
@@ -54,21 +50,9 @@ class Recorder(Smarthost):
         return await super().handle_DATA(server, session, envelope)
 
 
-@contextmanager
-def recording_smarthost(settings) -> Iterator[Recorder]:
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    use_smarthost(settings, controller.port)
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
 @pytest.fixture
 def server(settings):
-    with recording_smarthost(settings) as handler:
+    with smarthost(settings, Recorder()) as handler:
         yield handler
 
 
