@@ -80,9 +80,8 @@ def plan_of(rule: AssignmentRule) -> Plan:
 def plan_for(account_id: int, *, assign_to, only_available, capacity, members, teams) -> Plan:
     """A plan from a rule's values, saved or not: the listed members and the teams' current members."""
     people = (
-        Membership.objects.filter(account_id=account_id, joined_at__isnull=False)
+        Membership.joined_members(account_id)
         .filter(Q(pk__in=members) | Q(teams__in=teams))
-        .select_related("user")
         .distinct()
         .order_by("pk")
     )
