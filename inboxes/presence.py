@@ -72,11 +72,13 @@ def _upsert_presence(
     """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     now = timezone.now()
+    # As the ORM writes them: SQLite keeps datetimes as text, compared with the ORM's.
+    at = connection.ops.adapt_datetimefield_value
     table = connection.ops.quote_name(Presence._meta.db_table)
     hold = f" WHERE NOT ({table}.state = %s AND {table}.seen_at > %s)" if held_by_goodbye else ""
-    params = [by.account_id, by.pk, conversation.pk, state.value, now]
+    params = [by.account_id, by.pk, conversation.pk, state.value, at(now)]
     if held_by_goodbye:
-        params += [Presence.State.LEFT.value, now - timedelta(seconds=GOODBYE_HOLD_SECONDS)]
+        params += [Presence.State.LEFT.value, at(now - timedelta(seconds=GOODBYE_HOLD_SECONDS))]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (account_id, member_id, conversation_id, state, seen_at) "  # noqa: S608

@@ -220,7 +220,9 @@ def _claim_batch(outbound_ids: list[int], account_id: int) -> tuple:
         "AND (state = %s OR (state = %s AND claimed_at < %s)) "
         f"RETURNING id, {to}, subject, body"
     )
-    params = [State.SENDING, now, account_id, *outbound_ids, State.QUEUED, State.SENDING, abandoned]
+    # As the ORM writes them: SQLite keeps datetimes as text, and `_finish_batch` matches this claim's.
+    at, before = (connection.ops.adapt_datetimefield_value(moment) for moment in (now, abandoned))
+    params = [State.SENDING, at, account_id, *outbound_ids, State.QUEUED, State.SENDING, before]
     with connection.cursor() as cursor:
         cursor.execute(claim, params)
         claimed = sorted(cursor.fetchall())
