@@ -32,7 +32,7 @@ print(outcomes.count("processed"))
 """
 
 MERGER = """
-import sys, time, django
+import os, sys, time, django
 django.setup()
 from django.core.exceptions import ValidationError
 from django_scopes import scope, scopes_disabled
@@ -40,12 +40,18 @@ from channels_conn.models import InboundMessage
 from inboxes.contact_merge import merge_contacts
 from inboxes.models import Contact
 from inboxhub.models import Membership
+from pathlib import Path
 kept, other, admin, after = (int(arg) for arg in sys.argv[1:5])
+barrier = Path(sys.argv[5])
 with scopes_disabled():
-    while InboundMessage.objects.filter(state=InboundMessage.State.PROCESSED).count() < after:
-        time.sleep(0.01)
+    # Both submits hold the contacts before either merges, as two open tabs do.
     admin = Membership.objects.select_related("account", "user").get(pk=admin)
     kept, other = Contact.objects.get(pk=kept), Contact.objects.get(pk=other)
+    (barrier / str(os.getpid())).touch()
+    while len(list(barrier.iterdir())) < 2:
+        time.sleep(0.01)
+    while InboundMessage.objects.filter(state=InboundMessage.State.PROCESSED).count() < after:
+        time.sleep(0.01)
 with scope(account=admin.account):
     try:
         merge_contacts(kept, other, by=admin)
@@ -69,7 +75,7 @@ def run(script: str, *args) -> subprocess.Popen:
 
 
 def test_mail_for_the_merged_address_logged_during_the_merge_all_lands_on_the_kept_contact(
-    transactional_db,
+    transactional_db, tmp_path
 ):
     admin = make_account("alpha")
     with scopes_disabled():
@@ -99,7 +105,7 @@ def test_mail_for_the_merged_address_logged_during_the_merge_all_lands_on_the_ke
     processes = [
         run(WORKER, ",".join(map(str, ids[0::2]))),
         run(WORKER, ",".join(map(str, ids[1::2]))),
-        *(run(MERGER, carol.pk, work.pk, admin.pk, MERGE_AFTER) for _ in range(2)),
+        *(run(MERGER, carol.pk, work.pk, admin.pk, MERGE_AFTER, tmp_path) for _ in range(2)),
     ]
     outputs = []
     for process in processes:
