@@ -4,40 +4,26 @@ Each caller runs in its own thread with its own PostgreSQL connection and all ar
 as two agents clicking at once on two web workers.
 """
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django_scopes import scopes_disabled
 
 from inboxes.models import Contact, Conversation, ConversationEvent
 from inboxes.services import assign_conversation
 from inboxhub.models import AvailabilityChange, Membership
 from inboxhub.services import set_availability
+from tests.concurrency import at_once
 from tests.factories import MembershipFactory, make_account
 
 
-def at_once(calls: list[Callable[[], str]]) -> list[str]:
-    start = threading.Barrier(len(calls))
-    outcomes = []
-
-    def run(call: Callable[[], str]) -> None:
-        try:
-            with scopes_disabled():
-                start.wait()
-                outcomes.append(call())
-        except Exception as exc:  # noqa: BLE001 - the refusal is what the test counts
-            outcomes.append(" ".join(getattr(exc, "messages", [repr(exc)])))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(outcomes)
+def answers_at_once(*calls: Callable[[], str]) -> list[str]:
+    """What each call answered, or the refusal it met, sorted."""
+    outcomes = at_once(*(scopes_disabled()(call) for call in calls))
+    return sorted(
+        outcome if isinstance(outcome, str) else " ".join(getattr(outcome, "messages", [repr(outcome)]))
+        for outcome in outcomes
+    )
 
 
 @pytest.fixture
@@ -73,7 +59,7 @@ def take(conversation: Conversation, member_id: int) -> Callable[[], str]:
 def test_two_free_seats_taking_one_conversation_at_once_leave_one_assignee(admin, conversation):
     fay, gil = free_member(admin, "Fay"), free_member(admin, "Gil")
 
-    outcomes = at_once([take(conversation, fay.pk), take(conversation, gil.pk)])
+    outcomes = answers_at_once(take(conversation, fay.pk), take(conversation, gil.pk))
 
     with scopes_disabled():
         assignee = Conversation.objects.get(pk=conversation.pk).assignee
@@ -93,7 +79,7 @@ def test_two_paid_agents_taking_at_once_leave_one_assignee_and_a_true_trail(admi
     ada = MembershipFactory(account=admin.account, user__full_name="Ada", username="ada")
     ben = MembershipFactory(account=admin.account, user__full_name="Ben", username="ben")
 
-    outcomes = at_once([take(conversation, ada.pk), take(conversation, ben.pk)])
+    outcomes = answers_at_once(take(conversation, ada.pk), take(conversation, ben.pk))
 
     assert outcomes == ["Ada took it", "Ben took it"]
     with scopes_disabled():
@@ -113,7 +99,7 @@ def test_the_same_availability_set_twice_at_once_is_one_change(admin):
         member = Membership.objects.get(pk=ada.pk)
         return set_availability(member, "away", by=member).availability
 
-    outcomes = at_once([away, away, away])
+    outcomes = answers_at_once(away, away, away)
 
     assert outcomes == ["away"] * 3
     with scopes_disabled():

@@ -1,16 +1,16 @@
 """Consent before joining an account (issue 16 point 2): someone who has a login is invited, never added."""
 
 import re
-import threading
+from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django_scopes import scope, scopes_disabled
 
 from inboxhub.celery import app as celery_app
 from inboxhub.models import Invitation, Membership, User
 from inboxhub.services import accept_invitation, add_member, decline_invitation
+from tests.concurrency import at_once
 from tests.factories import make_account
 
 MEMBERS = "/a/alpha/settings/members/"
@@ -267,31 +267,27 @@ def test_an_outsider_gets_404_withdrawing_and_the_invitation_stays(admin, outsid
 
 
 def answer_at_once(invitation_id: int, answers: list[str]) -> list[str]:
-    """Each answer in its own thread and database connection, released together (a double click)."""
-    start = threading.Barrier(len(answers))
-    outcomes = []
+    """Each answer from a database connection of its own, released together (a double click); each
+    holds the invitation as its page loaded it, before either answered. What each met, sorted."""
 
-    def answer(how: str) -> None:
-        try:
-            with scopes_disabled():
-                invitation = Invitation.objects.select_related("account", "user").get(pk=invitation_id)
-                start.wait()
-                if how == "accept":
-                    outcomes.append(f"joined {accept_invitation(invitation, user=invitation.user).account}")
-                else:
-                    decline_invitation(invitation, user=invitation.user)
-                    outcomes.append("declined")
-        except Exception as exc:  # noqa: BLE001 - what each answer met is what the test compares
-            outcomes.append(" ".join(getattr(exc, "messages", [repr(exc)])))
-        finally:
-            connection.close()
+    def answer(how: str) -> Callable[[], str]:
+        with scopes_disabled():
+            invitation = Invitation.objects.select_related("account", "user").get(pk=invitation_id)
 
-    threads = [threading.Thread(target=answer, args=(how,)) for how in answers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(outcomes)
+        @scopes_disabled()
+        def call() -> str:
+            if how == "accept":
+                return f"joined {accept_invitation(invitation, user=invitation.user).account}"
+            decline_invitation(invitation, user=invitation.user)
+            return "declined"
+
+        return call
+
+    outcomes = at_once(*(answer(how) for how in answers))
+    return sorted(
+        outcome if isinstance(outcome, str) else " ".join(getattr(outcome, "messages", [repr(outcome)]))
+        for outcome in outcomes
+    )
 
 
 def invite_outsider(transactional_db) -> Invitation:
