@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from inboxes.models import Conversation, Inbox, InboxAccess, Message, Presence
+from inboxhub.lib.db import sql_datetime
 from inboxhub.models import Membership
 
 HEARTBEAT_SECONDS = 10
@@ -72,13 +73,11 @@ def _upsert_presence(
     """
     assert conversation.account_id == by.account_id, "member and conversation in different accounts"
     now = timezone.now()
-    # As the ORM writes them: SQLite keeps datetimes as text, compared with the ORM's.
-    at = connection.ops.adapt_datetimefield_value
     table = connection.ops.quote_name(Presence._meta.db_table)
     hold = f" WHERE NOT ({table}.state = %s AND {table}.seen_at > %s)" if held_by_goodbye else ""
-    params = [by.account_id, by.pk, conversation.pk, state.value, at(now)]
+    params = [by.account_id, by.pk, conversation.pk, state.value, sql_datetime(now)]
     if held_by_goodbye:
-        params += [Presence.State.LEFT.value, at(now - timedelta(seconds=GOODBYE_HOLD_SECONDS))]
+        params += [Presence.State.LEFT.value, sql_datetime(now - timedelta(seconds=GOODBYE_HOLD_SECONDS))]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (account_id, member_id, conversation_id, state, seen_at) "  # noqa: S608

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from inboxhub.celery import app as celery_app
+from inboxhub.lib.db import sql_datetime
 from inboxhub.models import Account, Membership, OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -220,8 +221,8 @@ def _claim_batch(outbound_ids: list[int], account_id: int) -> tuple:
         "AND (state = %s OR (state = %s AND claimed_at < %s)) "
         f"RETURNING id, {to}, subject, body"
     )
-    # As the ORM writes them: SQLite keeps datetimes as text, and `_finish_batch` matches this claim's.
-    at, before = (connection.ops.adapt_datetimefield_value(moment) for moment in (now, abandoned))
+    # As the ORM writes them: `_finish_batch` matches this claim's time with the ORM (text on SQLite).
+    at, before = sql_datetime(now), sql_datetime(abandoned)
     params = [State.SENDING, at, account_id, *outbound_ids, State.QUEUED, State.SENDING, before]
     with connection.cursor() as cursor:
         cursor.execute(claim, params)

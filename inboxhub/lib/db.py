@@ -1,7 +1,8 @@
-"""Database helpers: calls that survive a connection the server dropped; row locks read right."""
+"""Database helpers: calls that survive a dropped connection; row locks read right; datetimes for raw SQL."""
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
@@ -59,3 +60,14 @@ def lock_row(rows: QuerySet[M]) -> M | None:
     """The first row `rows` selects, locked and read with its relations (see `lock_rows`); None if none."""
     found = lock_rows(rows, limit=1)
     return found[0] if found else None
+
+
+def sql_datetime(moment: datetime) -> datetime | str:
+    """`moment` as a parameter of hand-written SQL, in the form the ORM writes it.
+
+    PostgreSQL takes it as it is. SQLite (make run's default) keeps datetimes as
+    text, which the ORM writes in UTC without an offset and compares as text: the
+    driver's own form ('…+00:00') would never equal what a lookup of the ORM asks
+    for, so a row written by hand would not be found by its time.
+    """
+    return connection.ops.adapt_datetimefield_value(moment)
