@@ -39,6 +39,15 @@ def bench_ingest():
     return module
 
 
+def backend_cpu_ms(pid: int) -> float | None:
+    """User and system CPU of a PostgreSQL backend on this machine, from /proc (None when not local)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600)
@@ -58,6 +67,11 @@ def main() -> None:
         help="print the statements of the last message of each kind (to stderr)",
     )
     parser.add_argument("--save-profile", metavar="PATH", help="also write the profile there (pstats)")
+    parser.add_argument(
+        "--server-side-binding",
+        action="store_true",
+        help="psycopg binds parameters on the server and prepares repeated statements",
+    )
     parser.add_argument("--database", default="inboxhub_bench_profile")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--seed", type=int, default=4)
@@ -97,6 +111,8 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
+    if args.server_side_binding:
+        connection.settings_dict["OPTIONS"]["server_side_binding"] = True
     # Assignment mail goes out as usual, into memory instead of onto this console.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
@@ -152,6 +168,10 @@ def main() -> None:
     per_batch = []
     assigning, assigning_queries = 0.0, 0
     profile = cProfile.Profile(time.thread_time) if args.cpu_clock else cProfile.Profile()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    backend_cpu_before = backend_cpu_ms(backend)
     with connection.execute_wrapper(count):
         for start in range(0, len(ids), args.batch):
             chunk = ids[start : start + args.batch]
@@ -166,6 +186,7 @@ def main() -> None:
             assigning += spent - sum(per_message[pk][0] for pk in chunk)
             assigning_queries += queries - queries_before - sum(per_message[pk][1] for pk in chunk)
             assert all(state == "processed" for state in outcomes.values()), outcomes
+    backend_cpu = backend_cpu_ms(backend)
     pipeline._process = process
     with scopes_disabled():
         started = Conversation.objects.count() - conversations_before
@@ -202,8 +223,11 @@ def main() -> None:
                     if pks
                 },
                 "queries_assigning_per_new_conversation": round(assigning_queries / max(started, 1), 1),
+                "postgres_cpu_ms_per_message_mean": backend_cpu is not None
+                and round((backend_cpu - backend_cpu_before) / len(ids), 2),
+                "server_side_binding": args.server_side_binding,
                 "profiled": not args.no_profile,
-                "note": "CPU of this thread only (cProfile, when on, adds to it); PostgreSQL's apart",
+                "note": "CPU of this thread (cProfile, when on, adds to it); postgres_cpu: its backend's",
             }
         )
     )

@@ -5,12 +5,21 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.utils import timezone
 from django_scopes import scope
 from kombu.exceptions import OperationalError as BrokerError
 
 from channels_conn.models import FallbackAddress, InboundMessage
-from channels_conn.spool import describe_error, ingest_counts, retry_inbound, store_inbound, sweep_inbound
+from channels_conn.spool import (
+    claim_inbound,
+    describe_error,
+    ingest_counts,
+    mark_processed,
+    retry_inbound,
+    store_inbound,
+    sweep_inbound,
+)
 from ingest.tasks import process_inbound_batch
 
 State = InboundMessage.State
@@ -204,3 +213,29 @@ def test_sweep_inbound_command_reports_what_it_enqueued(transactional_db, ingest
 def test_an_error_text_never_carries_url_credentials():
     error = ConnectionError("cannot reach redis://worker:s3cret@10.0.0.5:6379/0")
     assert describe_error(error) == "ConnectionError: cannot reach redis://worker:***@10.0.0.5:6379/0"
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting")
+def test_the_worker_s_claim_and_processed_mark_commit_without_waiting_for_disk_and_only_they(
+    transactional_db,
+):
+    inbound = spooled()
+    assert _synchronous_commit() == "on"
+    with transaction.atomic():
+        claimed = claim_inbound(inbound.pk, timezone.now())
+        assert claimed.pk == inbound.pk and claimed.state == State.PROCESSING and claimed.attempts == 1
+        assert _synchronous_commit() == "off"
+    assert _synchronous_commit() == "on"  # for that transaction only
+    with transaction.atomic():
+        mark_processed(claimed)
+        assert _synchronous_commit() == "off"
+    assert _synchronous_commit() == "on"
+    assert InboundMessage.objects.get(pk=inbound.pk).state == State.PROCESSED
+    # A row that is not ours is neither claimed nor marked.
+    assert claim_inbound(inbound.pk, timezone.now()) is None
